@@ -1,0 +1,73 @@
+// Quantization specs ("METHOD[:key=value,...]"), the method table, modes and scopes.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "formats/format.h"
+#include "model/weights.h"
+
+namespace gpt2q {
+
+struct MethodParam {
+  std::string_view key;
+  double default_value;
+  std::string_view help;
+};
+
+// A method decides the quantized values; it produces weights in one format.
+struct MethodInfo {
+  std::string_view name;         // as users type it: "absmax", "llm-int8", "q4_k", ...
+  std::string_view description;  // one line for --help and reports
+  std::string_view format;       // the format table row it stores into
+  std::vector<MethodParam> params;
+  // Maps the method's parameters onto the format's (e.g. simquant's bits → levels).
+  FormatParams (*to_format_params)(const FormatParams& method_params);
+};
+
+// Returns every method, in a fixed order.
+const std::vector<MethodInfo>& MethodTable();
+
+// A parsed spec: the method and its parameters with defaults filled in.
+struct QuantSpec {
+  const MethodInfo* method = nullptr;
+  FormatParams params;
+  // Returns the canonical spec string: "nf4:block=64,double=0".
+  std::string ToString() const;
+};
+
+// Parses "METHOD[:key=value,...]". Unknown methods or keys, values that are not
+// numbers: an error that lists the valid names.
+Result<QuantSpec> ParseQuantSpec(std::string_view text);
+
+enum class QuantMode {
+  kPacked,    // codes and scales are stored and multiplied: memory really shrinks
+  kSimulate,  // quantize then dequantize back to fp32, as the reference notebooks do
+};
+Result<QuantMode> ParseQuantMode(std::string_view text);
+std::string_view QuantModeName(QuantMode mode);
+
+// Which tensors a run quantizes: a preset, then --include / --skip glob patterns
+// over Hugging Face's bare tensor names ("h.*.attn.c_attn.weight").
+struct Scope {
+  std::string preset;  // all-params, linear, no-lm-head, lm-head, last4-attn, qkv, none
+  std::vector<std::string> include;
+  std::vector<std::string> skip;
+  int64_t n_layer = 0;  // for last4-attn
+
+  // Returns true if the tensor `name` of `kind` is quantized under this scope.
+  bool Selects(const std::string& name, ParamKind kind) const;
+  // Returns a label such as "linear" or "linear+include(h.0.*)-skip(wte.weight)".
+  std::string Label() const;
+};
+
+// Returns the scope, or an error listing the presets (or naming a bad pattern).
+Result<Scope> MakeScope(std::string_view preset, const std::vector<std::string>& include,
+                        const std::vector<std::string>& skip, int64_t n_layer);
+
+// Returns the names of the scope presets.
+const std::vector<std::string_view>& ScopePresets();
+
+}  // namespace gpt2q

@@ -1,0 +1,44 @@
+// QuantizeModel: applies a method to the tensors a scope selects, in packed or
+// simulate mode, and measures each tensor's quantization error.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "model/weights.h"
+#include "quant/quant_spec.h"
+
+namespace gpt2q {
+
+// Error of one quantized tensor: original vs dequantized values.
+struct TensorStats {
+  std::string name;
+  std::string format;   // what it is stored in after quantization
+  int64_t rows = 0, cols = 0;
+  double mse = 0;       // mean squared error
+  double sqnr_db = 0;   // 10·log10(Σx² / Σ(x − x')²); +inf when exact
+  double max_abs_err = 0;
+  int64_t bytes = 0;    // stored bytes after quantization
+};
+
+struct QuantizeReport {
+  std::vector<TensorStats> tensors;
+  double seconds = 0;                 // wall time of quantization
+  std::vector<std::string> notes;     // e.g. what is stored twice
+};
+
+// Quantizes `weights` in place. Matrices are quantized in [out, in] orientation
+// (row-wise, group-wise and block-wise formats run along the input dimension).
+// Vectors (biases, LayerNorms, wpe) are only touched by scope all-params, and
+// always as quantize-dequantize to fp32 (no kernel multiplies them).
+// A tied embedding/head selected as a whole stays one matrix serving both; when
+// the scope selects only one side, the two are untied and the note says so.
+Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spec,
+                                     const Scope& scope, QuantMode mode, ThreadPool& pool);
+
+// Returns the [rows, cols] row-major fp32 copy of `m` (dequantized).
+std::vector<float> DequantizeAll(const WeightMatrix& m, ThreadPool& pool);
+
+}  // namespace gpt2q

@@ -1,0 +1,67 @@
+// Memory accounting over ForEachMatrix / ForEachVector.
+#include "quant/memory.h"
+
+#include <string_view>
+
+namespace gpt2q {
+namespace {
+
+// Bits per weight as transformers counts a quantized Conv1D's storage.
+double HfCodeBits(std::string_view format) {
+  if (format == "fp32") return 32;
+  if (format == "fp16") return 16;
+  if (format == "nf4" || format == "fp4" || format.substr(0, 2) == "q4" ||
+      (format == "int8-group")) {
+    return format == "int8-group" ? 8 : 4;
+  }
+  if (format.substr(0, 2) == "q5") return 5;
+  if (format == "q6_k") return 6;
+  return 8;  // int8 family, llm-int8, q8_0
+}
+
+// ForEachMatrix/ForEachVector take a mutable model so that quantizers can swap
+// tensors; these visitors only read.
+ModelWeights& Mutable(const ModelWeights& w) { return const_cast<ModelWeights&>(w); }
+
+}  // namespace
+
+int64_t HfFootprintBytes(const ModelWeights& weights) {
+  bool any_quantized = false;
+  double linear_bytes = 0;
+  int64_t other_params = 0;
+  ForEachMatrix(Mutable(weights), [&](const std::string&, ParamKind kind, std::shared_ptr<WeightMatrix>& m) {
+    const int64_t n = m->rows() * m->cols();
+    any_quantized |= m->format() != "fp32";
+    if (kind == ParamKind::kLinear) {
+      linear_bytes += n * HfCodeBits(m->format()) / 8.0;
+    } else {
+      other_params += n;
+    }
+  });
+  int64_t linear_fp32_params = 0;
+  ForEachMatrix(Mutable(weights), [&](const std::string&, ParamKind kind, std::shared_ptr<WeightMatrix>& m) {
+    if (kind == ParamKind::kLinear && m->format() == "fp32") linear_fp32_params += m->rows() * m->cols();
+  });
+  ForEachVector(Mutable(weights), [&](const std::string&, ParamKind, FloatSpan& s) { other_params += s.size; });
+  const int64_t rest_bytes = any_quantized ? 2 : 4;
+  // fp32 linears left out of a quantized load are held in the load dtype too.
+  linear_bytes += linear_fp32_params * (rest_bytes - 4.0);
+  const GPT2Config& c = weights.config;
+  const int64_t buffers = c.n_layer * (c.n_ctx * c.n_ctx + rest_bytes);
+  return static_cast<int64_t>(linear_bytes) + other_params * rest_bytes + buffers;
+}
+
+ModelMemory ComputeMemory(const ModelWeights& weights) {
+  ModelMemory mem;
+  ForEachMatrix(Mutable(weights), [&](const std::string&, ParamKind, std::shared_ptr<WeightMatrix>& m) {
+    mem.weights_bytes += m->StoredBytes();
+  });
+  ForEachVector(Mutable(weights), [&](const std::string&, ParamKind, FloatSpan& s) {
+    mem.weights_bytes += s.size * 4;
+  });
+  mem.fp32_bytes = weights.config.ParameterCount() * 4;
+  mem.hf_footprint_bytes = HfFootprintBytes(weights);
+  return mem;
+}
+
+}  // namespace gpt2q

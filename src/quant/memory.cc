@@ -10,10 +10,7 @@ namespace {
 double HfCodeBits(std::string_view format) {
   if (format == "fp32") return 32;
   if (format == "fp16") return 16;
-  if (format == "nf4" || format == "fp4" || format.substr(0, 2) == "q4" ||
-      (format == "int8-group")) {
-    return format == "int8-group" ? 8 : 4;
-  }
+  if (format == "nf4" || format == "fp4" || format.substr(0, 2) == "q4") return 4;
   if (format.substr(0, 2) == "q5") return 5;
   if (format == "q6_k") return 6;
   return 8;  // int8 family, llm-int8, q8_0

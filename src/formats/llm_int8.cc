@@ -1,0 +1,120 @@
+// llm-int8: LLM.int8() as bitsandbytes does it.
+//
+// Weights, per output row j: SCB_j = max_k|W_jk|, CB = round(W · (127 / SCB_j))
+// (CB = 0 where SCB_j = 0), dequantized CB·SCB_j/127. Per call: outlier
+// columns O = {k : any |X_tk| ≥ threshold} (option threshold, default 6.0;
+// 0 turns decomposition off) are zeroed in X, the rest is quantized per token
+// (SCA_t = max_k|X_tk|, CA = round(127·X/SCA_t)), multiplied int8×int8→int32
+// and rescaled by SCA_t·SCB_j/127²; the outlier columns are multiplied in fp32
+// against the dequantized weight columns and added.
+// Layout: the packed int8 panels of kernels/int8_gemm.h (u = CB + 128), SCB
+// per row (fp32) and the kernel's step SCB/127 and offset 128 per row.
+// StoredBytes counts all of them.
+#include "formats/llm_int8.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "formats/int8_formats.h"
+#include "kernels/blas.h"
+
+namespace gpt2q {
+
+void LlmInt8Matrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool) const {
+  const int64_t rows = this->rows(), cols = this->cols();
+  std::vector<int64_t> outliers;
+  if (threshold_ > 0.0f) {
+    std::vector<char> is_outlier(static_cast<size_t>(cols), 0);
+    for (int64_t t = 0; t < n; ++t) {
+      const float* xt = x + t * cols;
+      for (int64_t k = 0; k < cols; ++k) is_outlier[k] |= std::fabs(xt[k]) >= threshold_;
+    }
+    for (int64_t k = 0; k < cols; ++k) {
+      if (is_outlier[k]) outliers.push_back(k);
+    }
+  }
+  if (outliers.empty()) {
+    Int8Multiply(x, n, y, packed(), pool, BestInt8Isa());
+    return;
+  }
+  const int64_t n_out = static_cast<int64_t>(outliers.size());
+  std::vector<float> x_rest(x, x + n * cols);
+  std::vector<float> x_out(static_cast<size_t>(n * n_out));
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t i = 0; i < n_out; ++i) {
+      x_out[t * n_out + i] = x_rest[t * cols + outliers[i]];
+      x_rest[t * cols + outliers[i]] = 0.0f;
+    }
+  }
+  Int8Multiply(x_rest.data(), n, y, packed(), pool, BestInt8Isa());
+  // Dequantized outlier columns [rows, n_out], then y += x_out · w_outᵀ in the
+  // shape-only output chunks of blas.h.
+  std::vector<float> w_out(static_cast<size_t>(rows * n_out));
+  for (int64_t j = 0; j < rows; ++j) {
+    const float scb = Scale(j, 0);
+    for (int64_t i = 0; i < n_out; ++i) {
+      w_out[j * n_out + i] = static_cast<float>(Code(j, outliers[i])) * scb / 127.0f;
+    }
+  }
+  const int64_t chunk = OutputChunk(n, rows);
+  pool.ParallelFor((rows + chunk - 1) / chunk, [&](int64_t c) {
+    const int64_t r0 = c * chunk, width = std::min(chunk, rows - r0);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, width, n_out, 1.0f, x_out.data(),
+                n_out, w_out.data() + r0 * n_out, n_out, 1.0f, y + r0, rows);
+  });
+}
+
+namespace {
+
+Result<std::unique_ptr<WeightMatrix>> QuantizeLlmInt8(const float* w, int64_t rows, int64_t cols,
+                                                      const FormatParams& params,
+                                                      ThreadPool* pool) {
+  constexpr std::string_view kName = "llm-int8";
+  GPT2Q_RETURN_IF_ERROR(CheckParamKeys(kName, params, {"threshold"}));
+  float threshold = 6.0f;
+  if (auto it = params.find("threshold"); it != params.end()) {
+    if (!(it->second >= 0.0 && std::isfinite(it->second))) {
+      return Status::Error("llm-int8: option threshold=" + std::to_string(it->second) +
+                           "; expected a finite value >= 0");
+    }
+    threshold = static_cast<float>(it->second);
+  }
+  if (rows <= 0 || cols <= 0) return Status::Error("llm-int8: empty weight");
+  GPT2Q_RETURN_IF_ERROR(CheckFinite(kName, w, rows, cols));
+  Int8Spec spec;
+  spec.format = std::string(kName);
+  spec.op = Int8Op::kMul;
+  spec.dequant = Int8Dequant::kScb;
+  spec.lo = -127;
+  spec.hi = 127;
+  spec.w8a8 = true;
+  spec.params = [](const float* v, int64_t count) {
+    Int8SpanParams p;
+    p.s = MaxAbs(v, count);  // SCB
+    p.op_scale = p.s > 0.0f ? 127.0f / p.s : 0.0f;
+    return p;
+  };
+  auto m = std::make_unique<LlmInt8Matrix>(spec, rows, cols, threshold);
+  FillInt8(spec, w, m.get(), pool);
+  return std::unique_ptr<WeightMatrix>(std::move(m));
+}
+
+}  // namespace
+
+const FormatTraits kLlmInt8Format = {
+    "llm-int8",
+    "bitsandbytes LLM.int8(): int8 rows (SCB = max|W_j|), int8 tokens, fp32 outlier "
+    "columns (|x| >= threshold); option threshold (default 6, 0 = off)",
+    -1, 0, {"threshold"},
+    [](const float* w, int64_t rows, int64_t cols, const FormatParams& params, ThreadPool& pool) {
+      return QuantizeLlmInt8(w, rows, cols, params, &pool);
+    },
+    [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
+      return QuantizeLlmInt8(w, rows, cols, params, nullptr);
+    }};
+
+}  // namespace gpt2q

@@ -1,0 +1,46 @@
+// Kernels of the bitsandbytes 4-bit formats (nf4, fp4): threshold quantizer and
+// the fused dequantize-and-multiply for rows whose absmax blocks align with rows.
+// Codes: two per byte, first value in the high nibble.
+#pragma once
+
+#include <cstdint>
+
+namespace gpt2q {
+
+// The 15 decision thresholds between consecutive NF4 codes (bitsandbytes'
+// dQuantizeNF4 tree; code = number of thresholds strictly below x).
+extern const float kNf4Thresholds[15];
+// The 7 thresholds on |x| between FP4 magnitudes, and the magnitude rank → code map.
+extern const float kFp4Thresholds[7];
+extern const uint8_t kFp4RankToCode[8];
+
+// Packs the codes of x[0..count) · inv_absmax (count even) into count/2 bytes.
+// nf4 selects the codebook. Identical to the scalar decision trees.
+void Bnb4QuantizeBlock(const float* x, int64_t count, float inv_absmax, bool nf4, uint8_t* out);
+
+// One weight row of `cols` values (cols % block == 0, block % 16 == 0) against n
+// token rows: y[t·ldy] = Σ_c x[t·ldx + c] · lut[code_c] · absmax[c / block].
+// `codes` starts at the row's first byte. Picks AVX-512 at run time when present.
+void Bnb4RowDot(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
+                const float* lut16, const float* x, int64_t n, int64_t ldx, float* y,
+                int64_t ldy);
+// The scalar reference of Bnb4RowDot (double accumulation per block, for tests).
+void Bnb4RowDotRef(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
+                   const float* lut16, const float* x, int64_t n, int64_t ldx, float* y,
+                   int64_t ldy);
+
+// Writes the cols dequantized values lut[code_c] · absmax[c / block] of one aligned row.
+void Bnb4DequantizeRow(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
+                       const float* lut16, float* out);
+
+namespace internal {
+void Bnb4RowDotAvx2(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
+                    const float* lut16, const float* x, int64_t n, int64_t ldx, float* y,
+                    int64_t ldy);
+void Bnb4RowDotAvx512(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
+                      const float* lut16, const float* x, int64_t n, int64_t ldx, float* y,
+                      int64_t ldy);
+bool HasAvx512();
+}  // namespace internal
+
+}  // namespace gpt2q

@@ -1,0 +1,135 @@
+// AVX2 kernels of the bitsandbytes 4-bit formats: the threshold quantizer and the
+// streaming fused dequantize-and-multiply (nibble → float through a 16-entry
+// table held in two registers, _mm256_permutevar8x32_ps plus a blend on bit 3).
+#include <immintrin.h>
+
+#include "kernels/q4_bnb4.h"
+
+namespace gpt2q {
+namespace {
+
+inline float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Codes (epi32, 0..15) of 8 values already scaled by 1/absmax.
+inline __m256i Nf4Codes(__m256 v) {
+  __m256i count = _mm256_setzero_si256();
+  for (int t = 0; t < 15; ++t) {
+    const __m256 gt = _mm256_cmp_ps(v, _mm256_set1_ps(kNf4Thresholds[t]), _CMP_GT_OQ);
+    count = _mm256_sub_epi32(count, _mm256_castps_si256(gt));
+  }
+  return count;
+}
+
+inline __m256i Fp4Codes(__m256 v) {
+  const __m256 sign = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ);
+  const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+  __m256i rank = _mm256_setzero_si256();
+  for (int t = 0; t < 7; ++t) {
+    const __m256 gt = _mm256_cmp_ps(a, _mm256_set1_ps(kFp4Thresholds[t]), _CMP_GT_OQ);
+    rank = _mm256_sub_epi32(rank, _mm256_castps_si256(gt));
+  }
+  const __m256i map = _mm256_setr_epi32(kFp4RankToCode[0], kFp4RankToCode[1], kFp4RankToCode[2],
+                                        kFp4RankToCode[3], kFp4RankToCode[4], kFp4RankToCode[5],
+                                        kFp4RankToCode[6], kFp4RankToCode[7]);
+  const __m256i code = _mm256_permutevar8x32_epi32(map, rank);
+  return _mm256_or_si256(code, _mm256_and_si256(_mm256_castps_si256(sign), _mm256_set1_epi32(8)));
+}
+
+// Returns 8 table entries, one per index (0..15) lane.
+inline __m256 Lookup16(__m256 lo, __m256 hi, __m256i idx) {
+  const __m256 a = _mm256_permutevar8x32_ps(lo, idx);
+  const __m256 b = _mm256_permutevar8x32_ps(hi, idx);
+  return _mm256_blendv_ps(a, b, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+}
+
+// Indices of 16 values from 8 code bytes (high nibble first).
+inline void Unpack16(const uint8_t* q, __m256i* i0, __m256i* i1) {
+  const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q));
+  const __m128i dup = _mm_unpacklo_epi8(bytes, bytes);
+  const __m256i shifts = _mm256_setr_epi32(4, 0, 4, 0, 4, 0, 4, 0);
+  const __m256i m15 = _mm256_set1_epi32(15);
+  *i0 = _mm256_and_si256(_mm256_srlv_epi32(_mm256_cvtepu8_epi32(dup), shifts), m15);
+  *i1 = _mm256_and_si256(_mm256_srlv_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(dup, 8)), shifts),
+                         m15);
+}
+
+template <int N>
+void RowDotN(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
+             const float* lut16, const float* x, int64_t ldx, float* y, int64_t ldy) {
+  constexpr int kAcc = N <= 4 ? 2 : 1;  // two chains hide FMA latency when N is small
+  __m256 acc[kAcc][N];
+  for (int a = 0; a < kAcc; ++a)
+    for (int t = 0; t < N; ++t) acc[a][t] = _mm256_setzero_ps();
+  const __m256 lut_lo = _mm256_loadu_ps(lut16), lut_hi = _mm256_loadu_ps(lut16 + 8);
+  for (int64_t b = 0; b < cols / block; ++b) {
+    const __m256 s = _mm256_set1_ps(absmax[b]);
+    const __m256 lo = _mm256_mul_ps(lut_lo, s), hi = _mm256_mul_ps(lut_hi, s);
+    for (int64_t c = b * block; c < (b + 1) * block; c += 16) {
+      __m256i i0, i1;
+      Unpack16(codes + c / 2, &i0, &i1);
+      const __m256 w0 = Lookup16(lo, hi, i0), w1 = Lookup16(lo, hi, i1);
+      for (int t = 0; t < N; ++t) {
+        const float* xt = x + t * ldx + c;
+        acc[0][t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xt), acc[0][t]);
+        acc[kAcc - 1][t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xt + 8), acc[kAcc - 1][t]);
+      }
+    }
+  }
+  for (int t = 0; t < N; ++t) {
+    __m256 sum = acc[0][t];
+    if (kAcc == 2) sum = _mm256_add_ps(sum, acc[kAcc - 1][t]);
+    y[t * ldy] = HorizontalSum(sum);
+  }
+}
+
+}  // namespace
+
+void Bnb4QuantizeBlock(const float* x, int64_t count, float inv_absmax, bool nf4, uint8_t* out) {
+  const __m256 inv = _mm256_set1_ps(inv_absmax);
+  int64_t i = 0;
+  alignas(32) int32_t c[16];
+  for (; i + 16 <= count; i += 16) {
+    const __m256 v0 = _mm256_mul_ps(_mm256_loadu_ps(x + i), inv);
+    const __m256 v1 = _mm256_mul_ps(_mm256_loadu_ps(x + i + 8), inv);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(c), nf4 ? Nf4Codes(v0) : Fp4Codes(v0));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(c + 8), nf4 ? Nf4Codes(v1) : Fp4Codes(v1));
+    for (int k = 0; k < 8; ++k) out[i / 2 + k] = static_cast<uint8_t>((c[2 * k] << 4) | c[2 * k + 1]);
+  }
+  for (; i < count; i += 2) {
+    // Tail: the same arithmetic, 8 lanes with only two used.
+    alignas(32) float v[8] = {x[i] * inv_absmax, x[i + 1] * inv_absmax, 0, 0, 0, 0, 0, 0};
+    const __m256 vv = _mm256_load_ps(v);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(c), nf4 ? Nf4Codes(vv) : Fp4Codes(vv));
+    out[i / 2] = static_cast<uint8_t>((c[0] << 4) | c[1]);
+  }
+}
+
+namespace internal {
+
+void Bnb4RowDotAvx2(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
+                    const float* lut16, const float* x, int64_t n, int64_t ldx, float* y,
+                    int64_t ldy) {
+  for (int64_t t0 = 0; t0 < n; t0 += 8) {
+    const int64_t m = n - t0 < 8 ? n - t0 : 8;
+    const float* xt = x + t0 * ldx;
+    float* yt = y + t0 * ldy;
+    switch (m) {
+      case 1: RowDotN<1>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+      case 2: RowDotN<2>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+      case 3: RowDotN<3>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+      case 4: RowDotN<4>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+      case 5: RowDotN<5>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+      case 6: RowDotN<6>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+      case 7: RowDotN<7>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+      default: RowDotN<8>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+    }
+  }
+}
+
+}  // namespace internal
+}  // namespace gpt2q

@@ -1,0 +1,73 @@
+// AVX-512 streaming kernel of the bitsandbytes 4-bit formats: the 16-entry
+// nibble → float table fits one register (_mm512_permutexvar_ps).
+#include <immintrin.h>
+
+#include "kernels/q4_bnb4.h"
+
+namespace gpt2q {
+namespace {
+
+template <int N>
+void RowDotN(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
+             const float* lut16, const float* x, int64_t ldx, float* y, int64_t ldy) {
+  __m512 acc[2][N];
+  for (int t = 0; t < N; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+  const __m512 lut = _mm512_loadu_ps(lut16);
+  const __m512i shifts = _mm512_setr_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
+  const __m512i m15 = _mm512_set1_epi32(15);
+  for (int64_t b = 0; b < cols / block; ++b) {
+    const __m512 table = _mm512_mul_ps(lut, _mm512_set1_ps(absmax[b]));
+    int64_t c = b * block;
+    const int64_t end = (b + 1) * block;
+    for (; c + 32 <= end; c += 32) {
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + c / 2));
+      const __m512i i0 = _mm512_and_si512(
+          _mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(bytes, bytes)), shifts), m15);
+      const __m512i i1 = _mm512_and_si512(
+          _mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(bytes, bytes)), shifts), m15);
+      const __m512 w0 = _mm512_permutexvar_ps(i0, table), w1 = _mm512_permutexvar_ps(i1, table);
+      for (int t = 0; t < N; ++t) {
+        const float* xt = x + t * ldx + c;
+        acc[0][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xt), acc[0][t]);
+        acc[1][t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xt + 16), acc[1][t]);
+      }
+    }
+    if (c < end) {  // block of 16
+      const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + c / 2));
+      const __m512i i0 = _mm512_and_si512(
+          _mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(bytes, bytes)), shifts), m15);
+      const __m512 w0 = _mm512_permutexvar_ps(i0, table);
+      for (int t = 0; t < N; ++t) {
+        acc[0][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * ldx + c), acc[0][t]);
+      }
+    }
+  }
+  for (int t = 0; t < N; ++t) y[t * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][t], acc[1][t]));
+}
+
+}  // namespace
+
+namespace internal {
+
+void Bnb4RowDotAvx512(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
+                      const float* lut16, const float* x, int64_t n, int64_t ldx, float* y,
+                      int64_t ldy) {
+  for (int64_t t0 = 0; t0 < n; t0 += 8) {
+    const int64_t m = n - t0 < 8 ? n - t0 : 8;
+    const float* xt = x + t0 * ldx;
+    float* yt = y + t0 * ldy;
+    switch (m) {
+      case 1: RowDotN<1>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+      case 2: RowDotN<2>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+      case 3: RowDotN<3>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+      case 4: RowDotN<4>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+      case 5: RowDotN<5>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+      case 6: RowDotN<6>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+      case 7: RowDotN<7>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+      default: RowDotN<8>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
+    }
+  }
+}
+
+}  // namespace internal
+}  // namespace gpt2q

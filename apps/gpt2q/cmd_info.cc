@@ -1,0 +1,92 @@
+// gpt2q info: a model's configuration, parameter count and stored bytes per format.
+#include <map>
+
+#include <fmt/core.h>
+
+#include "commands.h"
+#include "model/weights.h"
+
+namespace gpt2q {
+namespace {
+
+struct InfoArgs {
+  CommonOptions common;
+  ModelOptions model;
+};
+
+Status RunInfo(const InfoArgs& args) {
+  GPT2Q_ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, MakePool(args.common));
+  GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
+  ModelWeights& weights = loaded.model->mutable_weights();
+  const GPT2Config& c = weights.config;
+
+  struct Tally {
+    int64_t tensors = 0, params = 0, bytes = 0;
+  };
+  std::map<std::string, Tally> per_format;
+  ForEachMatrix(weights, [&](const std::string&, ParamKind, std::shared_ptr<WeightMatrix>& m) {
+    Tally& f = per_format[m->format()];
+    ++f.tensors;
+    f.params += m->rows() * m->cols();
+    f.bytes += m->StoredBytes();
+  });
+  Tally vectors;
+  ForEachVector(weights, [&](const std::string&, ParamKind, FloatSpan& span) {
+    ++vectors.tensors;
+    vectors.params += span.size;
+    vectors.bytes += span.size * static_cast<int64_t>(sizeof(float));
+  });
+  int64_t total_bytes = vectors.bytes;
+  for (const auto& [name, f] : per_format) total_bytes += f.bytes;
+  const int64_t parameters = c.ParameterCount();
+
+  if (args.common.json) {
+    nlohmann::json formats = nlohmann::json::object();
+    for (const auto& [name, f] : per_format) {
+      formats[name] = {{"tensors", f.tensors}, {"parameters", f.params}, {"bytes", f.bytes}};
+    }
+    PrintJson({{"model", loaded.name},
+               {"config",
+                {{"n_vocab", c.n_vocab}, {"n_ctx", c.n_ctx}, {"n_embd", c.n_embd},
+                 {"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_inner", c.n_inner},
+                 {"layer_norm_epsilon", c.layer_norm_epsilon}, {"eos_token_id", c.eos_token_id}}},
+               {"parameters", parameters},
+               {"head_tied", weights.head_tied()},
+               {"matrices", formats},
+               {"vectors", {{"tensors", vectors.tensors}, {"parameters", vectors.params},
+                            {"bytes", vectors.bytes}, {"format", "fp32"}}},
+               {"weights_bytes", total_bytes},
+               {"fp32_bytes", parameters * 4},
+               {"tokenizer_vocab", loaded.tokenizer->vocab_size()}});
+    return OkStatus();
+  }
+  fmt::print("model        {}\n", loaded.name);
+  fmt::print("config       n_vocab {}  n_ctx {}  n_embd {}  n_layer {}  n_head {}  n_inner {}  eps {}\n",
+             c.n_vocab, c.n_ctx, c.n_embd, c.n_layer, c.n_head, c.n_inner, c.layer_norm_epsilon);
+  fmt::print("parameters   {} ({:.1f} M)\n", parameters, parameters / 1e6);
+  fmt::print("head         {}\n", weights.head_tied() ? "tied to wte" : "separate lm_head.weight");
+  fmt::print("tokenizer    {} tokens, eos {}\n", loaded.tokenizer->vocab_size(),
+             loaded.tokenizer->eot_id());
+  fmt::print("weights      {:<8} {:>8} {:>14} {:>14}\n", "format", "tensors", "parameters", "bytes");
+  for (const auto& [name, f] : per_format) {
+    fmt::print("             {:<8} {:>8} {:>14} {:>14}  ({})\n", name, f.tensors, f.params, f.bytes,
+               FormatBytes(f.bytes));
+  }
+  fmt::print("             {:<8} {:>8} {:>14} {:>14}  ({}, biases/LayerNorms/wpe)\n", "fp32",
+             vectors.tensors, vectors.params, vectors.bytes, FormatBytes(vectors.bytes));
+  fmt::print("total        {} bytes ({}); fp32 would be {} bytes\n", total_bytes,
+             FormatBytes(total_bytes), parameters * 4);
+  return OkStatus();
+}
+
+}  // namespace
+
+Command AddInfoCommand(CLI::App& app) {
+  auto args = std::make_shared<InfoArgs>();
+  CLI::App* cmd = app.add_subcommand("info", "show a model's config, parameter count and weight bytes");
+  AddModelOptions(cmd, &args->model);
+  AddCommonOptions(cmd, &args->common);
+  return {cmd, [args] { return RunInfo(*args); }};
+}
+
+}  // namespace gpt2q

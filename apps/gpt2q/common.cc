@@ -1,0 +1,137 @@
+// Shared plumbing of the gpt2q subcommands (see common.h).
+#include "common.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <system_error>
+
+#include <fmt/core.h>
+
+#include "model/checkpoint.h"
+#include "model/config.h"
+#include "model/synthetic.h"
+
+namespace gpt2q {
+namespace fs = std::filesystem;
+
+void AddCommonOptions(CLI::App* cmd, CommonOptions* options) {
+  cmd->add_flag("--json", options->json, "print a machine-readable result on stdout (nothing else)");
+  cmd->add_option("--threads", options->threads, "worker threads (default: all cores)")
+      ->capture_default_str();
+}
+
+Result<std::unique_ptr<ThreadPool>> MakePool(const CommonOptions& options) {
+  if (options.threads < 1 || options.threads > 4096) {
+    return Status::Error("--threads " + std::to_string(options.threads) + " must be in [1, 4096]");
+  }
+  return std::make_unique<ThreadPool>(options.threads);
+}
+
+namespace {
+
+bool HasShippedModel(const fs::path& data_dir) {
+  std::error_code ec;
+  return fs::is_regular_file(data_dir / kShippedModel / "config.json", ec);
+}
+
+}  // namespace
+
+Result<std::string> FindDataDir() {
+  if (const char* env = std::getenv("GPT2Q_DATA_DIR"); env != nullptr && *env != '\0') {
+    if (!HasShippedModel(env)) {
+      return Status::Error(fmt::format("GPT2Q_DATA_DIR={} does not contain {}/config.json", env,
+                                       kShippedModel));
+    }
+    return std::string(env);
+  }
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return Status::Error("cannot locate the executable (/proc/self/exe): " + ec.message());
+  for (fs::path dir = exe.parent_path(); !dir.empty(); dir = dir.parent_path()) {
+    if (HasShippedModel(dir / "data")) return (dir / "data").string();
+    if (dir == dir.root_path()) break;
+  }
+  return Status::Error(fmt::format(
+      "cannot find data/{} in any folder above {}; set GPT2Q_DATA_DIR to the data folder or name a model",
+      kShippedModel, exe.string()));
+}
+
+Result<std::string> ShippedTextPath() {
+  GPT2Q_ASSIGN_OR_RETURN(std::string data_dir, FindDataDir());
+  return (fs::path(data_dir) / kShippedText).string();
+}
+
+void AddModelOptions(CLI::App* cmd, ModelOptions* options) {
+  auto* model = cmd->add_option("MODEL", options->model,
+                                "Hugging Face model folder (default: the shipped gpt2-tiny-shakespeare)");
+  auto* synthetic =
+      cmd->add_option("--synthetic", options->synthetic,
+                      "random weights with the shapes of gpt2|gpt2-medium|gpt2-large|gpt2-xl");
+  model->excludes(synthetic);
+  synthetic->excludes(model);
+}
+
+Result<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& dir) {
+  std::string folder = dir;
+  if (folder.empty()) {
+    GPT2Q_ASSIGN_OR_RETURN(std::string data_dir, FindDataDir());
+    folder = (fs::path(data_dir) / kShippedModel).string();
+  }
+  GPT2Q_ASSIGN_OR_RETURN(Tokenizer tokenizer,
+                         Tokenizer::Load((fs::path(folder) / "vocab.json").string(),
+                                         (fs::path(folder) / "merges.txt").string()));
+  return std::make_unique<Tokenizer>(std::move(tokenizer));
+}
+
+Result<LoadedModel> LoadModel(const ModelOptions& options, ThreadPool& pool) {
+  LoadedModel loaded;
+  if (!options.synthetic.empty()) {
+    GPT2Q_ASSIGN_OR_RETURN(GPT2Config config, PresetConfig(options.synthetic));
+    loaded.name = "synthetic:" + options.synthetic;
+    loaded.model = std::make_unique<GPT2>(MakeSyntheticModel(config, kSyntheticSeed, pool));
+    GPT2Q_ASSIGN_OR_RETURN(loaded.tokenizer, LoadTokenizer(""));
+    GPT2Q_ASSIGN_OR_RETURN(std::string data_dir, FindDataDir());
+    loaded.dir = (fs::path(data_dir) / kShippedModel).string();
+    return loaded;
+  }
+  loaded.dir = options.model;
+  if (loaded.dir.empty()) {
+    GPT2Q_ASSIGN_OR_RETURN(std::string data_dir, FindDataDir());
+    loaded.dir = (fs::path(data_dir) / kShippedModel).string();
+  }
+  std::error_code ec;
+  if (!fs::is_directory(loaded.dir, ec)) {
+    return Status::Error(loaded.dir + ": not a model folder (expected a directory with config.json, "
+                                      "model.safetensors, vocab.json and merges.txt)");
+  }
+  loaded.name = loaded.dir;
+  GPT2Q_ASSIGN_OR_RETURN(ModelWeights weights, LoadCheckpoint(loaded.dir));
+  GPT2Q_ASSIGN_OR_RETURN(loaded.tokenizer, LoadTokenizer(loaded.dir));
+  if (loaded.tokenizer->vocab_size() > weights.config.n_vocab) {
+    return Status::Error(fmt::format("{}: vocab.json has {} tokens but config.json vocab_size is {}",
+                                     loaded.dir, loaded.tokenizer->vocab_size(),
+                                     weights.config.n_vocab));
+  }
+  loaded.model = std::make_unique<GPT2>(std::move(weights));
+  return loaded;
+}
+
+void PrintJson(const nlohmann::json& value) {
+  // Generated text may end inside a UTF-8 character: replace, never throw.
+  fmt::print("{}\n", value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+std::string FormatBytes(int64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, units[unit]);
+}
+
+}  // namespace gpt2q

@@ -1,0 +1,79 @@
+// What every gpt2q subcommand shares: the options --json/--threads, finding the
+// shipped data, loading a model (a folder or --synthetic) and its tokenizer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "model/gpt2.h"
+#include "text/tokenizer.h"
+
+namespace gpt2q {
+
+// A registered subcommand and what runs when the user picks it.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<Status()> run;
+};
+
+struct CommonOptions {
+  bool json = false;
+  int threads = ThreadPool::DefaultThreads();
+};
+
+// Adds --json and --threads to `cmd`.
+void AddCommonOptions(CLI::App* cmd, CommonOptions* options);
+
+// Returns a pool of options.threads threads; an error if threads < 1.
+Result<std::unique_ptr<ThreadPool>> MakePool(const CommonOptions& options);
+
+// The name of the model that ships with gpt2q, and its held-out text.
+inline constexpr const char* kShippedModel = "gpt2-tiny-shakespeare";
+inline constexpr const char* kShippedText = "tinyshakespeare-heldout.txt";
+// Seed of the random weights of --synthetic models.
+inline constexpr uint64_t kSyntheticSeed = 1234;
+
+// Returns the folder holding the shipped model and text: $GPT2Q_DATA_DIR when
+// set, otherwise the first `data` folder containing gpt2-tiny-shakespeare found
+// walking up from the executable (/proc/self/exe).
+Result<std::string> FindDataDir();
+
+struct ModelOptions {
+  std::string model;      // a Hugging Face folder; empty = the shipped model
+  std::string synthetic;  // gpt2, gpt2-medium, gpt2-large or gpt2-xl
+};
+
+// Adds the positional MODEL and --synthetic NAME (mutually exclusive) to `cmd`.
+void AddModelOptions(CLI::App* cmd, ModelOptions* options);
+
+struct LoadedModel {
+  std::string name;  // the folder, or "synthetic:NAME"
+  std::string dir;   // the folder the tokenizer came from
+  std::unique_ptr<GPT2> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+};
+
+// Loads the model of `options` (the shipped one when none is named) and the
+// tokenizer of its folder (the shipped tokenizer for --synthetic).
+Result<LoadedModel> LoadModel(const ModelOptions& options, ThreadPool& pool);
+
+// Loads vocab.json and merges.txt of `dir` (the shipped model's when empty).
+Result<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& dir);
+
+// Returns the path of the shipped held-out text.
+Result<std::string> ShippedTextPath();
+
+// Writes `value` to stdout as indented JSON and a newline.
+void PrintJson(const nlohmann::json& value);
+
+// Returns "123.4 MiB"-style text for a byte count.
+std::string FormatBytes(int64_t bytes);
+
+}  // namespace gpt2q

@@ -10,7 +10,11 @@
 #include "formats/format.h"
 #include "formats/fp16_matrix.h"
 #include "formats/fp32_matrix.h"
+#include "formats/fp4.h"
+#include "formats/ggml_formats.h"
 #include "formats/int8_formats.h"
+#include "formats/nf4.h"
+#include "formats/symquant.h"
 
 namespace gpt2q {
 namespace {
@@ -58,8 +62,18 @@ std::vector<FormatTraits> Rows() {
       kInt8TensorAsymFormat,
       kInt8RowFormat,
       kInt8RowAsymFormat,
+      kInt8SymquantFormat,
       kInt8GroupFormat,
       kLlmInt8Format,
+      kNf4Format,
+      kFp4Format,
+      kQ8_0Format,
+      kQ4_0Format,
+      kQ4_1Format,
+      kQ5_0Format,
+      kQ5_1Format,
+      kQ4_KFormat,
+      kQ6_KFormat,
   };
 }
 

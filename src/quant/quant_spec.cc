@@ -19,10 +19,14 @@ FormatParams SimquantToFormat(const FormatParams& p) {
 
 // ZeroQuant: group-wise weights and token-wise int8 activations (W8A8 kernel).
 FormatParams ZeroquantToFormat(const FormatParams& p) {
-  return {{"group", p.at("group")}, {"bits", p.at("bits")}, {"a8", 1}};
+  return {{"group", p.at("group")}, {"bits", p.at("bits")}, {"w8a8", 1}};
 }
 
 FormatParams NoParams(const FormatParams&) { return {}; }
+
+// The int8 methods multiply weight-only by default (as the notebooks do); this
+// option switches them to int8 activations and int8×int8 kernels.
+const MethodParam kW8a8 = {"w8a8", 0, "1 = per-token int8 activations, int8×int8 kernels (W8A8)"};
 
 std::string JoinNames(const std::vector<std::string_view>& names) {
   std::string out;
@@ -37,16 +41,16 @@ const std::vector<MethodInfo>& MethodTable() {
       {"fp32", "no quantization: the model as loaded", "fp32", {}, NoParams},
       {"fp16", "IEEE half precision weights", "fp16", {}, NoParams},
       {"absmax", "per-tensor symmetric int8: s = qmax/max|X|, q = round(s·X)", "int8-tensor",
-       {{"qmax", 127, "largest code (the article's variant uses 100)"}}, Same},
+       {{"qmax", 127, "largest code (the article's variant uses 100)"}, kW8a8}, Same},
       {"zeropoint", "per-tensor asymmetric int8: s = levels/(max−min), z = round(−s·min − 128)",
-       "int8-tensor-asym", {{"levels", 255, "code levels (the article's variant uses 200)"}}, Same},
+       "int8-tensor-asym", {{"levels", 255, "code levels (the article's variant uses 200)"}, kW8a8}, Same},
       {"symquant", "DeepSpeed symmetric 8-bit: s = max|X|/127.5, q = clamp(round(X/s), −128, 127)",
-       "int8-symquant", {}, NoParams},
+       "int8-symquant", {kW8a8}, Same},
       {"simquant", "KVQuant-style per-channel asymmetric min-max, unsigned codes",
        "int8-row-asym", {{"bits", 8, "bits per code (stored in one byte)"}}, SimquantToFormat},
-      {"absmax-row", "per-output-channel symmetric int8 (vector-wise absmax)", "int8-row", {}, NoParams},
+      {"absmax-row", "per-output-channel symmetric int8 (vector-wise absmax)", "int8-row", {kW8a8}, Same},
       {"zeropoint-row", "per-output-channel asymmetric int8", "int8-row-asym",
-       {{"levels", 255, "code levels"}}, Same},
+       {{"levels", 255, "code levels"}, kW8a8}, Same},
       {"zeroquant", "ZeroQuant: group-wise symmetric weights + token-wise dynamic int8 activations",
        "int8-group", {{"group", 64, "values per group along the input dimension"},
                       {"bits", 8, "weight bits: 8 or 4"}}, ZeroquantToFormat},

@@ -9,6 +9,9 @@
 
 namespace gpt2q {
 
+// The ggml block formats gpt2q stores.
+enum class GgmlType { kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ4_K, kQ6_K };
+
 inline constexpr int kQK32 = 32;   // values per block of q8_0, q4_0, q4_1, q5_0, q5_1
 inline constexpr int kQKK = 256;   // values per K-quant super-block
 

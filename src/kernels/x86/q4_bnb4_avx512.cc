@@ -1,5 +1,7 @@
 // AVX-512 streaming kernel of the bitsandbytes 4-bit formats: the 16-entry
 // nibble → float table fits one register (_mm512_permutexvar_ps).
+// GCC 12 flags its own AVX-512 intrinsics headers (-Wmaybe-uninitialized on __Y).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include "kernels/q4_bnb4.h"

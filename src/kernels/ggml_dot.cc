@@ -1,0 +1,141 @@
+// Scalar reference dot products of the ggml formats, and the kernel table.
+#include "kernels/ggml_dot.h"
+
+#include <cstring>
+
+#include "core/half.h"
+
+namespace gpt2q {
+namespace {
+
+int Nibble(const uint8_t* qs, int j) { return j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4; }
+int HighBit(const uint8_t* qh, int j) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  return (bits >> j) & 1;
+}
+int DotI8(const int8_t* a, const int* w, int n) {
+  int s = 0;
+  for (int j = 0; j < n; ++j) s += a[j] * w[j];
+  return s;
+}
+
+float DotQ8_0(const void* wv, const void* av, int64_t nb) {
+  const auto* w = static_cast<const BlockQ8_0*>(wv);
+  const auto* a = static_cast<const ActQ8*>(av);
+  float sum = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    int q[32];
+    for (int j = 0; j < 32; ++j) q[j] = w[i].qs[j];
+    sum += Fp16ToFloat(w[i].d) * a[i].d * DotI8(a[i].qs, q, 32);
+  }
+  return sum;
+}
+
+float DotQ4_0(const void* wv, const void* av, int64_t nb) {
+  const auto* w = static_cast<const BlockQ4_0*>(wv);
+  const auto* a = static_cast<const ActQ8*>(av);
+  float sum = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    int q[32];
+    for (int j = 0; j < 32; ++j) q[j] = Nibble(w[i].qs, j) - 8;
+    sum += Fp16ToFloat(w[i].d) * a[i].d * DotI8(a[i].qs, q, 32);
+  }
+  return sum;
+}
+
+float DotQ4_1(const void* wv, const void* av, int64_t nb) {
+  const auto* w = static_cast<const BlockQ4_1*>(wv);
+  const auto* a = static_cast<const ActQ8*>(av);
+  float sum = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    int q[32];
+    for (int j = 0; j < 32; ++j) q[j] = Nibble(w[i].qs, j);
+    sum += Fp16ToFloat(w[i].d) * a[i].d * DotI8(a[i].qs, q, 32) + Fp16ToFloat(w[i].m) * a[i].s;
+  }
+  return sum;
+}
+
+float DotQ5_0(const void* wv, const void* av, int64_t nb) {
+  const auto* w = static_cast<const BlockQ5_0*>(wv);
+  const auto* a = static_cast<const ActQ8*>(av);
+  float sum = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    int q[32];
+    for (int j = 0; j < 32; ++j) q[j] = (Nibble(w[i].qs, j) | (HighBit(w[i].qh, j) << 4)) - 16;
+    sum += Fp16ToFloat(w[i].d) * a[i].d * DotI8(a[i].qs, q, 32);
+  }
+  return sum;
+}
+
+float DotQ5_1(const void* wv, const void* av, int64_t nb) {
+  const auto* w = static_cast<const BlockQ5_1*>(wv);
+  const auto* a = static_cast<const ActQ8*>(av);
+  float sum = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    int q[32];
+    for (int j = 0; j < 32; ++j) q[j] = Nibble(w[i].qs, j) | (HighBit(w[i].qh, j) << 4);
+    sum += Fp16ToFloat(w[i].d) * a[i].d * DotI8(a[i].qs, q, 32) + Fp16ToFloat(w[i].m) * a[i].s;
+  }
+  return sum;
+}
+
+float DotQ4_K(const void* wv, const void* av, int64_t nb) {
+  const auto* w = static_cast<const BlockQ4_K*>(wv);
+  const auto* a = static_cast<const ActQ8K*>(av);
+  float sum = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    int isum = 0, msum = 0;
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      Q4KScaleMin(j, w[i].scales, &sc, &m);
+      const uint8_t* qs = w[i].qs + 32 * (j / 2);
+      int q[32];
+      for (int l = 0; l < 32; ++l) q[l] = (j & 1) ? qs[l] >> 4 : qs[l] & 0xF;
+      isum += sc * DotI8(a[i].qs + 32 * j, q, 32);
+      msum += m * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
+    }
+    sum += Fp16ToFloat(w[i].d) * a[i].d * isum - Fp16ToFloat(w[i].dmin) * a[i].d * msum;
+  }
+  return sum;
+}
+
+float DotQ6_K(const void* wv, const void* av, int64_t nb) {
+  const auto* w = static_cast<const BlockQ6_K*>(wv);
+  const auto* a = static_cast<const ActQ8K*>(av);
+  float sum = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    int q[256];
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = w[i].ql + 64 * h;
+      const uint8_t* qh = w[i].qh + 32 * h;
+      for (int l = 0; l < 32; ++l) {
+        q[128 * h + l] = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+        q[128 * h + l + 32] = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        q[128 * h + l + 64] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        q[128 * h + l + 96] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      }
+    }
+    int isum = 0;
+    for (int j = 0; j < 16; ++j) isum += w[i].scales[j] * DotI8(a[i].qs + 16 * j, q + 16 * j, 16);
+    sum += Fp16ToFloat(w[i].d) * a[i].d * isum;
+  }
+  return sum;
+}
+
+}  // namespace
+
+GgmlVecDot GgmlVecDotFor(GgmlType type, bool reference) {
+  switch (type) {
+    case GgmlType::kQ8_0: return reference ? DotQ8_0 : internal::VecDotQ8_0Avx2;
+    case GgmlType::kQ4_0: return reference ? DotQ4_0 : internal::VecDotQ4_0Avx2;
+    case GgmlType::kQ4_1: return reference ? DotQ4_1 : internal::VecDotQ4_1Avx2;
+    case GgmlType::kQ5_0: return reference ? DotQ5_0 : internal::VecDotQ5_0Avx2;
+    case GgmlType::kQ5_1: return reference ? DotQ5_1 : internal::VecDotQ5_1Avx2;
+    case GgmlType::kQ4_K: return reference ? DotQ4_K : internal::VecDotQ4_KAvx2;
+    case GgmlType::kQ6_K: return reference ? DotQ6_K : internal::VecDotQ6_KAvx2;
+  }
+  return nullptr;
+}
+
+}  // namespace gpt2q

@@ -1,0 +1,31 @@
+// Dot products of one ggml weight row with one row of 8-bit activation blocks,
+// as ggml's vec_dot: integer sums per block, scaled and summed in fp32.
+#pragma once
+
+#include <cstdint>
+
+#include "formats/ggml_blocks.h"
+
+namespace gpt2q {
+
+// w: nb weight blocks of `type`; act: the activations quantized to ActQ8 (32-value
+// formats, nb blocks) or ActQ8K (K-quants, nb blocks). Returns Σ w·a.
+using GgmlVecDot = float (*)(const void* w, const void* act, int64_t nb);
+
+// Returns the SIMD kernel (AVX2) or, with reference = true, the scalar one.
+GgmlVecDot GgmlVecDotFor(GgmlType type, bool reference);
+
+// Returns true when `type` multiplies against ActQ8K rather than ActQ8.
+inline bool GgmlUsesQ8K(GgmlType type) { return type == GgmlType::kQ4_K || type == GgmlType::kQ6_K; }
+
+namespace internal {
+float VecDotQ8_0Avx2(const void* w, const void* act, int64_t nb);
+float VecDotQ4_0Avx2(const void* w, const void* act, int64_t nb);
+float VecDotQ4_1Avx2(const void* w, const void* act, int64_t nb);
+float VecDotQ5_0Avx2(const void* w, const void* act, int64_t nb);
+float VecDotQ5_1Avx2(const void* w, const void* act, int64_t nb);
+float VecDotQ4_KAvx2(const void* w, const void* act, int64_t nb);
+float VecDotQ6_KAvx2(const void* w, const void* act, int64_t nb);
+}  // namespace internal
+
+}  // namespace gpt2q

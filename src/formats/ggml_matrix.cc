@@ -41,7 +41,7 @@ const GgmlTypeInfo kInfos[] = {
 };
 
 // Tiles of the prefill product: kRowTile weight rows stay in L1/L2 while
-// kTokenTile activation rows stream past them.
+// kTokenTile activation rows (a multiple of the kernel's 4 tokens) stream past.
 constexpr int64_t kRowTile = 32;
 constexpr int64_t kTokenTile = 64;
 
@@ -92,13 +92,11 @@ void GgmlMatrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool)
   const int64_t nb = cols() / info_.block_values;
   std::vector<uint8_t> act(static_cast<size_t>(n * stride));
   QuantizeActivations(x, n, act.data(), &pool);
-  const GgmlVecDot dot = GgmlVecDotFor(info_.type, /*reference=*/false);
   if (n <= 8) {
     const int64_t chunk = OutputChunk(n, out);
     pool.ParallelFor((out + chunk - 1) / chunk, [&](int64_t c) {
-      for (int64_t r = c * chunk; r < std::min(out, (c + 1) * chunk); ++r) {
-        for (int64_t t = 0; t < n; ++t) y[t * out + r] = dot(row_data(r), act.data() + t * stride, nb);
-      }
+      const int64_t r0 = c * chunk, r1 = std::min(out, r0 + chunk);
+      GgmlTile(info_.type, row_data(r0), row_bytes_, nb, r1 - r0, act.data(), stride, n, y + r0, out);
     });
     return;
   }
@@ -107,10 +105,8 @@ void GgmlMatrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool)
   pool.ParallelFor(row_tiles * token_tiles, [&](int64_t task) {
     const int64_t r0 = task % row_tiles * kRowTile, t0 = task / row_tiles * kTokenTile;
     const int64_t r1 = std::min(out, r0 + kRowTile), t1 = std::min(n, t0 + kTokenTile);
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* w = row_data(r);
-      for (int64_t t = t0; t < t1; ++t) y[t * out + r] = dot(w, act.data() + t * stride, nb);
-    }
+    GgmlTile(info_.type, row_data(r0), row_bytes_, nb, r1 - r0, act.data() + t0 * stride, stride,
+             t1 - t0, y + t0 * out + r0, out);
   });
 }
 

@@ -125,6 +125,11 @@ float DotQ6_K(const void* wv, const void* av, int64_t nb) {
 
 }  // namespace
 
+void GgmlTile(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t nb, int64_t rows,
+              const uint8_t* act, int64_t act_stride, int64_t n, float* y, int64_t ldy) {
+  internal::GgmlTileAvx2(type, w, row_bytes, nb, rows, act, act_stride, n, y, ldy);
+}
+
 GgmlVecDot GgmlVecDotFor(GgmlType type, bool reference) {
   switch (type) {
     case GgmlType::kQ8_0: return reference ? DotQ8_0 : internal::VecDotQ8_0Avx2;

@@ -1,0 +1,113 @@
+// Linear layers of GPT-2 small in the 4-bit and ggml formats vs fp32, 2 threads:
+// GB/s of weight bytes at n = 1 (decode), GFLOP/s at n = 1024 (prefill), and the
+// speed ratio against fp32 (Fp32Matrix, OpenBLAS) of the same shape in this run.
+// Run with --benchmark_repetitions=3 --benchmark_report_aggregates_only=true.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "formats/format.h"
+#include "formats/fp32_matrix.h"
+#include "kernels/blas.h"
+
+namespace gpt2q {
+namespace {
+
+constexpr int kThreads = 2;
+const char* const kFormats[] = {"fp32", "nf4", "fp4", "q8_0", "q4_0", "q4_1",
+                                "q5_0", "q5_1", "q4_k", "q6_k"};
+// (in_features, out_features): c_attn, attn c_proj, c_fc, mlp c_proj.
+const std::pair<int64_t, int64_t> kShapes[] = {{768, 2304}, {768, 768}, {768, 3072}, {3072, 768}};
+
+ThreadPool& Pool() {
+  static ThreadPool pool(kThreads);
+  return pool;
+}
+
+std::vector<float> Normal(int64_t n, uint32_t seed, float scale) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Seconds per Multiply of fp32 for (in, out, n), filled by the fp32 runs that
+// are registered before the other formats of the same shape.
+std::map<std::tuple<int64_t, int64_t, int64_t>, double>& Fp32Seconds() {
+  static std::map<std::tuple<int64_t, int64_t, int64_t>, double> seconds;
+  return seconds;
+}
+
+void BM_Linear(benchmark::State& state, std::string format, int64_t in, int64_t out, int64_t n) {
+  UseSingleThreadedBlas();
+  const auto w = Normal(in * out, 1, 0.02f);  // [out, in] row-major
+  const auto x = Normal(n * in, 2, 1.0f);
+  std::vector<float> y(n * out);
+  std::unique_ptr<WeightMatrix> m;
+  if (format == "fp32") {
+    m = std::make_unique<Fp32Matrix>(w.data(), out, in, Fp32Layout::kOutIn);
+  } else {
+    auto f = FindFormat(format);
+    if (!f.ok()) {
+      state.SkipWithError(f.message().c_str());
+      return;
+    }
+    auto q = f.value()->quantize(w.data(), out, in, {}, Pool());
+    if (!q.ok()) {
+      state.SkipWithError(q.message().c_str());
+      return;
+    }
+    m = std::move(q).value();
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    m->Multiply(x.data(), n, y.data(), Pool());
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+      static_cast<double>(state.iterations());
+  const auto key = std::make_tuple(in, out, n);
+  if (format == "fp32") Fp32Seconds()[key] = seconds;
+  const auto it = Fp32Seconds().find(key);
+  if (it != Fp32Seconds().end()) state.counters["x_fp32"] = it->second / seconds;
+  const double iters = static_cast<double>(state.iterations());
+  if (n == 1) {
+    state.counters["GB/s"] = benchmark::Counter(iters * m->StoredBytes() * 1e-9,
+                                                benchmark::Counter::kIsRate);
+  } else {
+    state.counters["GFLOP/s"] = benchmark::Counter(iters * 2.0 * n * in * out * 1e-9,
+                                                   benchmark::Counter::kIsRate);
+  }
+  state.counters["bytes"] = static_cast<double>(m->StoredBytes());
+}
+
+int RegisterAll() {
+  for (int64_t n : {1, 1024}) {
+    for (auto [in, out] : kShapes) {
+      for (const char* f : kFormats) {
+        const std::string name = std::string(f) + "/" + std::to_string(in) + "x" +
+                                 std::to_string(out) + "/n" + std::to_string(n);
+        benchmark::RegisterBenchmark(name.c_str(), BM_Linear, std::string(f), in, out, n)
+            ->UseRealTime()
+            ->Unit(n == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond);
+      }
+    }
+  }
+  return 0;
+}
+const int kRegistered = RegisterAll();
+
+}  // namespace
+}  // namespace gpt2q
+
+BENCHMARK_MAIN();

@@ -127,8 +127,19 @@ float DotQ6_K(const void* wv, const void* av, int64_t nb) {
 
 void GgmlTile(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t nb, int64_t rows,
               const uint8_t* act, int64_t act_stride, int64_t n, float* y, int64_t ldy) {
-  internal::GgmlTileAvx2(type, w, row_bytes, nb, rows, act, act_stride, n, y, ldy);
+  if (internal::HasAvx512Vnni()) {
+    internal::GgmlTileVnni(type, w, row_bytes, nb, rows, act, act_stride, n, y, ldy);
+  } else {
+    internal::GgmlTileAvx2(type, w, row_bytes, nb, rows, act, act_stride, n, y, ldy);
+  }
 }
+
+namespace internal {
+bool HasAvx512Vnni() {
+  static const bool has = __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  return has;
+}
+}  // namespace internal
 
 GgmlVecDot GgmlVecDotFor(GgmlType type, bool reference) {
   switch (type) {

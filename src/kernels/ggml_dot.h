@@ -20,13 +20,18 @@ inline bool GgmlUsesQ8K(GgmlType type) { return type == GgmlType::kQ4_K || type 
 
 // y[t·ldy + r] = row r · act row t for r < rows, t < n: `rows` weight rows of
 // row_bytes each (nb blocks) starting at w; n activation rows of act_stride bytes.
-// Each result is computed the same way whatever the tile it falls in.
+// Each result is computed the same way whatever the tile it falls in, and the
+// VNNI and AVX2 kernels give identical results.
 void GgmlTile(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t nb, int64_t rows,
               const uint8_t* act, int64_t act_stride, int64_t n, float* y, int64_t ldy);
 
 namespace internal {
 void GgmlTileAvx2(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t nb, int64_t rows,
                   const uint8_t* act, int64_t act_stride, int64_t n, float* y, int64_t ldy);
+void GgmlTileVnni(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t nb, int64_t rows,
+                  const uint8_t* act, int64_t act_stride, int64_t n, float* y, int64_t ldy);
+// Returns true when the CPU has AVX512-VL and AVX512-VNNI (checked once).
+bool HasAvx512Vnni();
 float VecDotQ8_0Avx2(const void* w, const void* act, int64_t nb);
 float VecDotQ4_0Avx2(const void* w, const void* act, int64_t nb);
 float VecDotQ4_1Avx2(const void* w, const void* act, int64_t nb);

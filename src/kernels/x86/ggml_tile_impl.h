@@ -1,0 +1,243 @@
+// Tiles of the ggml matmul, included by ggml_tile_avx2.cc (GPT2Q_GGML_VNNI 0) and
+// ggml_tile_avx512.cc (GPT2Q_GGML_VNNI 1, _mm256_dpbusd_epi32): one weight row
+// against up to 4 token rows at a time, so each weight block is unpacked once per
+// 4 tokens. Weights are made unsigned (q4_0: q − 8 → q with a −8·d minimum
+// folded into the activation sums), so the inner product is one maddubs + madd
+// (or one dpbusd). Both give the same integer sums (no int16 saturation occurs
+// for these ranges), hence identical results.
+#pragma once
+
+#ifndef GPT2Q_GGML_VNNI
+#error "define GPT2Q_GGML_VNNI before including ggml_tile_impl.h"
+#endif
+
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/ggml_dot.h"
+
+namespace gpt2q::internal {
+namespace {  // NOLINT: each including file gets its own copy, compiled for its ISA
+
+inline float Half(uint16_t h) { return _cvtsh_ss(h); }
+
+inline float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline __m256i Load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+inline __m256i Nibbles32(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+}
+
+inline __m256i HighBits(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  const __m256i shuffle = _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101,
+                                             0x0202020202020202, 0x0303030303030303);
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), shuffle);
+  const __m256i mask = _mm256_set1_epi64x(0x8040201008040201);
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, mask), mask),
+                          _mm256_set1_epi8(0x10));
+}
+
+inline __m256i DotU8S8(__m256i u, __m256i s) {
+#if GPT2Q_GGML_VNNI
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+// A 32-value weight block as unsigned bytes u, with w = d·u + m.
+struct Unpacked {
+  __m256i u;
+  float d;
+  float m;
+};
+
+template <GgmlType T>
+inline Unpacked Unpack(const uint8_t* block);
+
+template <>
+inline Unpacked Unpack<GgmlType::kQ4_0>(const uint8_t* p) {
+  const auto* b = reinterpret_cast<const BlockQ4_0*>(p);
+  const float d = Half(b->d);
+  return {Nibbles32(b->qs), d, -8.0f * d};
+}
+template <>
+inline Unpacked Unpack<GgmlType::kQ4_1>(const uint8_t* p) {
+  const auto* b = reinterpret_cast<const BlockQ4_1*>(p);
+  return {Nibbles32(b->qs), Half(b->d), Half(b->m)};
+}
+template <>
+inline Unpacked Unpack<GgmlType::kQ5_0>(const uint8_t* p) {
+  const auto* b = reinterpret_cast<const BlockQ5_0*>(p);
+  const float d = Half(b->d);
+  return {_mm256_or_si256(Nibbles32(b->qs), HighBits(b->qh)), d, -16.0f * d};
+}
+template <>
+inline Unpacked Unpack<GgmlType::kQ5_1>(const uint8_t* p) {
+  const auto* b = reinterpret_cast<const BlockQ5_1*>(p);
+  return {_mm256_or_si256(Nibbles32(b->qs), HighBits(b->qh)), Half(b->d), Half(b->m)};
+}
+template <>
+inline Unpacked Unpack<GgmlType::kQ8_0>(const uint8_t* p) {
+  // Signed: q + 128 would overflow maddubs' int16 pair sums, so Row32 applies
+  // the sign trick to this one.
+  const auto* b = reinterpret_cast<const BlockQ8_0*>(p);
+  return {Load(b->qs), Half(b->d), 0.0f};
+}
+
+// y[t·ldy] = row · act_t for M (1..4) tokens, 32-value formats.
+template <GgmlType T, int M>
+void Row32(const uint8_t* w, int64_t nb, const ActQ8* const* act, float* y, int64_t ldy) {
+  constexpr int64_t kBytes = T == GgmlType::kQ8_0   ? sizeof(BlockQ8_0)
+                             : T == GgmlType::kQ4_0 ? sizeof(BlockQ4_0)
+                             : T == GgmlType::kQ4_1 ? sizeof(BlockQ4_1)
+                             : T == GgmlType::kQ5_0 ? sizeof(BlockQ5_0)
+                                                    : sizeof(BlockQ5_1);
+  __m256 acc[M];
+  float mins[M];
+  for (int t = 0; t < M; ++t) {
+    acc[t] = _mm256_setzero_ps();
+    mins[t] = 0.0f;
+  }
+  for (int64_t i = 0; i < nb; ++i) {
+    const Unpacked b = Unpack<T>(w + i * kBytes);
+    for (int t = 0; t < M; ++t) {
+      const ActQ8& a = act[t][i];
+      __m256i dot;
+      if constexpr (T == GgmlType::kQ8_0) {
+        dot = DotU8S8(_mm256_sign_epi8(b.u, b.u), _mm256_sign_epi8(Load(a.qs), b.u));
+      } else {
+        dot = DotU8S8(b.u, Load(a.qs));
+      }
+      const __m256 p = _mm256_cvtepi32_ps(dot);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b.d * a.d), p, acc[t]);
+      if constexpr (T != GgmlType::kQ8_0) mins[t] += b.m * a.s;
+    }
+  }
+  for (int t = 0; t < M; ++t) y[t * ldy] = HorizontalSum(acc[t]) + mins[t];
+}
+
+template <int M>
+void RowQ4K(const uint8_t* w, int64_t nb, const ActQ8K* const* act, float* y, int64_t ldy) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256 acc[M], min_acc[M];
+  for (int t = 0; t < M; ++t) acc[t] = min_acc[t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const auto* b = reinterpret_cast<const BlockQ4_K*>(w + i * sizeof(BlockQ4_K));
+    uint8_t sc[8], m[8];
+    for (int j = 0; j < 8; ++j) Q4KScaleMin(j, b->scales, &sc[j], &m[j]);
+    // min_j for each of the 16 bsums (two per 32-value sub-block).
+    const __m256i mins16 = _mm256_setr_epi16(m[0], m[0], m[1], m[1], m[2], m[2], m[3], m[3],
+                                             m[4], m[4], m[5], m[5], m[6], m[6], m[7], m[7]);
+    const float d = Half(b->d), dmin = Half(b->dmin);
+    __m256i lo[4], hi[4];
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = Load(b->qs + 32 * c);
+      lo[c] = _mm256_and_si256(q, m4);
+      hi[c] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    }
+    for (int t = 0; t < M; ++t) {
+      const ActQ8K& a = act[t][i];
+      const __m256i msum = _mm256_madd_epi16(Load(a.bsums), mins16);
+      min_acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * a.d), _mm256_cvtepi32_ps(msum), min_acc[t]);
+      __m256i isum = _mm256_setzero_si256();
+      for (int c = 0; c < 4; ++c) {
+        const __m256i p_lo = _mm256_maddubs_epi16(lo[c], Load(a.qs + 64 * c));
+        const __m256i p_hi = _mm256_maddubs_epi16(hi[c], Load(a.qs + 64 * c + 32));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p_lo, _mm256_set1_epi16(sc[2 * c])));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p_hi, _mm256_set1_epi16(sc[2 * c + 1])));
+      }
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(isum), acc[t]);
+    }
+  }
+  for (int t = 0; t < M; ++t) y[t * ldy] = HorizontalSum(acc[t]) - HorizontalSum(min_acc[t]);
+}
+
+template <int M>
+void RowQ6K(const uint8_t* w, int64_t nb, const ActQ8K* const* act, float* y, int64_t ldy) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+  __m256 acc[M];
+  for (int t = 0; t < M; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const auto* b = reinterpret_cast<const BlockQ6_K*>(w + i * sizeof(BlockQ6_K));
+    const float d = Half(b->d);
+    __m256i scale[8];
+    for (int s = 0; s < 8; ++s) {
+      scale[s] = _mm256_set_m128i(_mm_set1_epi16(b->scales[2 * s + 1]), _mm_set1_epi16(b->scales[2 * s]));
+    }
+    const __m256i scales16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales)));
+    __m256i q[8];
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = Load(b->ql + 64 * h), ql1 = Load(b->ql + 64 * h + 32);
+      const __m256i qh = Load(b->qh + 32 * h);
+      q[4 * h] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+      q[4 * h + 1] = _mm256_or_si256(
+          _mm256_and_si256(ql1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+      q[4 * h + 2] =
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+      q[4 * h + 3] =
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+    }
+    for (int t = 0; t < M; ++t) {
+      const ActQ8K& a = act[t][i];
+      // −32 · Σ_j sc_j · bsum_j: the offset of every 6-bit code.
+      __m256i isum = _mm256_mullo_epi32(_mm256_madd_epi16(Load(a.bsums), scales16),
+                                        _mm256_set1_epi32(-32));
+      for (int k = 0; k < 8; ++k) {
+        const __m256i p = _mm256_maddubs_epi16(q[k], Load(a.qs + 32 * k));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale[k]));
+      }
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(isum), acc[t]);
+    }
+  }
+  for (int t = 0; t < M; ++t) y[t * ldy] = HorizontalSum(acc[t]);
+}
+
+template <int M>
+void RowDispatch(GgmlType type, const uint8_t* w, int64_t nb, const void* const* act, float* y,
+                 int64_t ldy) {
+  const auto* a32 = reinterpret_cast<const ActQ8* const*>(act);
+  const auto* ak = reinterpret_cast<const ActQ8K* const*>(act);
+  switch (type) {
+    case GgmlType::kQ8_0: Row32<GgmlType::kQ8_0, M>(w, nb, a32, y, ldy); break;
+    case GgmlType::kQ4_0: Row32<GgmlType::kQ4_0, M>(w, nb, a32, y, ldy); break;
+    case GgmlType::kQ4_1: Row32<GgmlType::kQ4_1, M>(w, nb, a32, y, ldy); break;
+    case GgmlType::kQ5_0: Row32<GgmlType::kQ5_0, M>(w, nb, a32, y, ldy); break;
+    case GgmlType::kQ5_1: Row32<GgmlType::kQ5_1, M>(w, nb, a32, y, ldy); break;
+    case GgmlType::kQ4_K: RowQ4K<M>(w, nb, ak, y, ldy); break;
+    case GgmlType::kQ6_K: RowQ6K<M>(w, nb, ak, y, ldy); break;
+  }
+}
+
+void GgmlTileImpl(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t nb, int64_t rows,
+                  const uint8_t* act, int64_t act_stride, int64_t n, float* y, int64_t ldy) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* wr = w + r * row_bytes;
+    int64_t t = 0;
+    for (; t + 4 <= n; t += 4) {
+      const void* a[4] = {act + t * act_stride, act + (t + 1) * act_stride,
+                          act + (t + 2) * act_stride, act + (t + 3) * act_stride};
+      RowDispatch<4>(type, wr, nb, a, y + t * ldy + r, ldy);
+    }
+    for (; t < n; ++t) {
+      const void* a[1] = {act + t * act_stride};
+      RowDispatch<1>(type, wr, nb, a, y + t * ldy + r, ldy);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gpt2q::internal

@@ -1,0 +1,210 @@
+// Quantizing the shipped model: exact reproduction of the reference
+// perplexities (simulate mode), packed == simulate for weight-only formats,
+// scopes, spec parsing and memory accounting.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "eval/perplexity.h"
+#include "kernels/blas.h"
+#include "model/checkpoint.h"
+#include "model/gpt2.h"
+#include "model/synthetic.h"
+#include "quant/memory.h"
+#include "quant/quantize_model.h"
+#include "text/text_file.h"
+#include "text/tokenizer.h"
+
+namespace gpt2q {
+namespace {
+
+const std::string kModelDir = std::string(GPT2Q_DATA_DIR) + "/gpt2-tiny-shakespeare";
+
+nlohmann::json ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+class QuantizeModelTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    UseSingleThreadedBlas();
+    auto tokenizer = Tokenizer::Load(kModelDir + "/vocab.json", kModelDir + "/merges.txt");
+    ASSERT_TRUE(tokenizer.ok()) << tokenizer.message();
+    auto text = ReadTextFile(std::string(GPT2Q_DATA_DIR) + "/tinyshakespeare-heldout.txt");
+    ASSERT_TRUE(text.ok()) << text.message();
+    tokens_ = new std::vector<int32_t>(tokenizer->Encode(text.value()));
+  }
+  static void TearDownTestSuite() { delete tokens_; }
+
+  // Returns the ppl of the shipped model quantized with `spec` on `scope`,
+  // sliding windows ctx 256 stride 128 as reference.json.
+  static double Perplexity(const std::string& spec_text, const std::string& scope_name, QuantMode mode) {
+    ThreadPool pool(2);
+    auto weights = LoadCheckpoint(kModelDir);
+    EXPECT_TRUE(weights.ok()) << weights.message();
+    auto spec = ParseQuantSpec(spec_text);
+    EXPECT_TRUE(spec.ok()) << spec.message();
+    auto scope = MakeScope(scope_name, {}, {}, weights->config.n_layer);
+    EXPECT_TRUE(scope.ok()) << scope.message();
+    auto report = QuantizeModel(weights.value(), spec.value(), scope.value(), mode, pool);
+    EXPECT_TRUE(report.ok()) << report.message();
+    GPT2 model(std::move(weights).value());
+    PerplexityOptions options;
+    options.ctx = 256;
+    options.stride = 128;
+    auto result = EvaluatePerplexity(model, *tokens_, options, pool);
+    EXPECT_TRUE(result.ok()) << result.message();
+    return result->ppl;
+  }
+
+  static std::vector<int32_t>* tokens_;
+};
+std::vector<int32_t>* QuantizeModelTest::tokens_ = nullptr;
+
+TEST_F(QuantizeModelTest, AbsmaxAllParamsReproducesReference) {
+  const auto ref = ReadJson(kModelDir + "/reference.json")["perplexity"];
+  const double expected = ref["absmax_all_params"]["ppl"].get<double>();
+  EXPECT_NEAR(Perplexity("absmax", "all-params", QuantMode::kSimulate), expected, 1e-4 * expected);
+}
+
+TEST_F(QuantizeModelTest, ZeropointAllParamsReproducesReference) {
+  const auto ref = ReadJson(kModelDir + "/reference.json")["perplexity"];
+  const double expected = ref["zeropoint_all_params"]["ppl"].get<double>();
+  EXPECT_NEAR(Perplexity("zeropoint", "all-params", QuantMode::kSimulate), expected, 1e-4 * expected);
+}
+
+// reference_quant.json: linear weights and the tied head/embedding, [out, in].
+TEST_F(QuantizeModelTest, WeightOnlyFormatsReproduceReference) {
+  const auto ref = ReadJson(kModelDir + "/reference_quant.json");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"nf4", "nf4"}, {"fp4", "fp4"}, {"q8_0", "q8_0"}, {"q4_0", "q4_0"}, {"absmax_row", "absmax-row"}};
+  for (const auto& [key, spec] : cases) {
+    const double expected = ref[key]["ppl"].get<double>();
+    EXPECT_NEAR(Perplexity(spec, "linear", QuantMode::kSimulate), expected, 1e-4 * expected) << spec;
+    EXPECT_NEAR(Perplexity(spec, "linear", QuantMode::kPacked), expected, 1e-4 * expected) << spec;
+  }
+}
+
+TEST_F(QuantizeModelTest, LlmInt8MatchesBitsandbytesReference) {
+  const auto ref = ReadJson(kModelDir + "/reference_int8.json");
+  for (const auto& [key, threshold] : {std::pair{"llm_int8_t6", "6"}, std::pair{"llm_int8_t0", "0"}}) {
+    const double expected = ref[key]["ppl"].get<double>();
+    EXPECT_NEAR(Perplexity(std::string("llm-int8:threshold=") + threshold, "linear", QuantMode::kPacked),
+                expected, 1e-3 * expected)
+        << key;
+  }
+}
+
+// Weight-only formats: the packed kernels compute the same product as fp32
+// SGEMM over the dequantized weights, up to fp32 rounding.
+TEST_F(QuantizeModelTest, PackedLogitsEqualSimulatedLogits) {
+  for (const std::string spec_text : {"absmax", "absmax-row", "zeropoint-row", "nf4", "fp4:double=1", "q4_k",
+                                      "q6_k", "q5_1", "fp16", "symquant"}) {
+    ThreadPool pool(2);
+    std::vector<std::vector<float>> logits;
+    for (QuantMode mode : {QuantMode::kPacked, QuantMode::kSimulate}) {
+      auto weights = LoadCheckpoint(kModelDir);
+      ASSERT_TRUE(weights.ok());
+      auto spec = ParseQuantSpec(spec_text);
+      ASSERT_TRUE(spec.ok()) << spec.message();
+      auto scope = MakeScope("linear", {}, {}, weights->config.n_layer);
+      ASSERT_TRUE(QuantizeModel(weights.value(), spec.value(), scope.value(), mode, pool).ok());
+      GPT2 model(std::move(weights).value());
+      KVCache cache(model.config(), 1, 64);
+      logits.emplace_back(64 * model.config().n_vocab);
+      model.Forward(tokens_->data(), 1, 64, cache, LogitsMode::kAll, logits.back().data(), pool);
+    }
+    double max_diff = 0;
+    for (size_t i = 0; i < logits[0].size(); ++i) {
+      max_diff = std::max(max_diff, double(std::fabs(logits[0][i] - logits[1][i])));
+    }
+    EXPECT_LT(max_diff, 2e-4) << spec_text;
+  }
+}
+
+TEST(QuantSpec, ParsesDefaultsAndOptions) {
+  auto spec = ParseQuantSpec("nf4:block=128,double=1");
+  ASSERT_TRUE(spec.ok()) << spec.message();
+  EXPECT_EQ(spec->ToString(), "nf4:block=128,double=1");
+  auto plain = ParseQuantSpec("llm-int8");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->params.at("threshold"), 6.0);
+}
+
+TEST(QuantSpec, UnknownNamesListTheValidOnes) {
+  auto bad = ParseQuantSpec("int3");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("valid methods: fp32, fp16, absmax"), std::string::npos) << bad.message();
+  auto bad_key = ParseQuantSpec("nf4:blok=3");
+  ASSERT_FALSE(bad_key.ok());
+  EXPECT_NE(bad_key.message().find("valid options: block, double"), std::string::npos) << bad_key.message();
+  auto bad_value = ParseQuantSpec("nf4:block=x");
+  ASSERT_FALSE(bad_value.ok());
+  EXPECT_NE(bad_value.message().find("needs a number"), std::string::npos);
+  EXPECT_FALSE(MakeScope("everything", {}, {}, 4).ok());
+  EXPECT_FALSE(MakeScope("linear", {"h.0.(x)"}, {}, 4).ok());
+}
+
+TEST(Scope, PresetsSelectTheRightTensors) {
+  auto select = [](const std::string& preset, const std::string& name, ParamKind kind) {
+    auto scope = MakeScope(preset, {}, {}, 12);
+    return scope.ok() && scope->Selects(name, kind);
+  };
+  EXPECT_TRUE(select("linear", "h.3.mlp.c_fc.weight", ParamKind::kLinear));
+  EXPECT_TRUE(select("linear", "wte.weight", ParamKind::kEmbedding));
+  EXPECT_FALSE(select("linear", "h.3.ln_1.weight", ParamKind::kLayerNorm));
+  EXPECT_FALSE(select("no-lm-head", "wte.weight", ParamKind::kEmbedding));
+  EXPECT_TRUE(select("lm-head", "lm_head.weight", ParamKind::kHead));
+  EXPECT_FALSE(select("lm-head", "h.0.attn.c_attn.weight", ParamKind::kLinear));
+  EXPECT_TRUE(select("last4-attn", "h.8.attn.c_proj.weight", ParamKind::kLinear));
+  EXPECT_FALSE(select("last4-attn", "h.7.attn.c_proj.weight", ParamKind::kLinear));
+  EXPECT_FALSE(select("last4-attn", "h.11.mlp.c_fc.weight", ParamKind::kLinear));
+  EXPECT_TRUE(select("qkv", "h.0.attn.c_attn.weight", ParamKind::kLinear));
+  EXPECT_FALSE(select("qkv", "h.0.attn.c_proj.weight", ParamKind::kLinear));
+  EXPECT_TRUE(select("all-params", "h.0.ln_1.bias", ParamKind::kLayerNorm));
+  auto globbed = MakeScope("none", {"h.*.mlp.*.weight"}, {"h.1.*"}, 12);
+  ASSERT_TRUE(globbed.ok());
+  EXPECT_TRUE(globbed->Selects("h.0.mlp.c_fc.weight", ParamKind::kLinear));
+  EXPECT_FALSE(globbed->Selects("h.1.mlp.c_fc.weight", ParamKind::kLinear));
+}
+
+TEST(Memory, LmHeadScopeUntiesAndCountsBothCopies) {
+  ThreadPool pool(2);
+  auto weights = LoadCheckpoint(kModelDir);
+  ASSERT_TRUE(weights.ok());
+  const ModelMemory before = ComputeMemory(weights.value());
+  EXPECT_EQ(before.weights_bytes, before.fp32_bytes);
+  auto scope = MakeScope("lm-head", {}, {}, weights->config.n_layer);
+  auto report = QuantizeModel(weights.value(), ParseQuantSpec("q8_0").value(), scope.value(),
+                              QuantMode::kPacked, pool);
+  ASSERT_TRUE(report.ok()) << report.message();
+  EXPECT_FALSE(weights->head_tied());
+  ASSERT_EQ(report->tensors.size(), 1u);
+  EXPECT_EQ(report->tensors[0].name, "lm_head.weight");
+  const int64_t embedding = weights->wte->StoredBytes();
+  const ModelMemory after = ComputeMemory(weights.value());
+  // The fp32 embedding stays, the head is added in q8_0 (34 bytes per 32 values).
+  EXPECT_EQ(after.weights_bytes, before.weights_bytes + embedding / 4 / 32 * 34);
+  ASSERT_FALSE(report->notes.empty());
+  EXPECT_NE(report->notes[0].find("stored twice"), std::string::npos);
+}
+
+// The figures transformers prints for gpt2 (see quant/memory.h for how they are counted).
+TEST(Memory, HuggingFaceFootprintOfGpt2) {
+  ThreadPool pool(2);
+  auto config = PresetConfig("gpt2");
+  ASSERT_TRUE(config.ok());
+  ModelWeights weights = MakeSyntheticModel(config.value(), 1, pool);
+  EXPECT_EQ(HfFootprintBytes(weights), 510342192);
+  auto scope = MakeScope("no-lm-head", {}, {}, 12);
+  ASSERT_TRUE(QuantizeModel(weights, ParseQuantSpec("llm-int8").value(), scope.value(), QuantMode::kPacked,
+                            pool).ok());
+  EXPECT_EQ(HfFootprintBytes(weights), 176527896);
+}
+
+}  // namespace
+}  // namespace gpt2q

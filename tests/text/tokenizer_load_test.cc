@@ -49,7 +49,9 @@ TEST(TokenizerLoadTest, SmallVocabularyLoadsAndEncodes) {
 }
 
 TEST(TokenizerLoadTest, RejectsBadJson) {
-  ExpectErrorHas(LoadError("{\"a\": 1,", kSmallMerges), {"v.json", "invalid JSON"});
+  ExpectErrorHas(LoadError("{\"a\": 1,", kSmallMerges), {"v.json", "invalid JSON", "line 1"});
+  ExpectErrorHas(LoadError("{\n\"a\": 1\n\"b\": 2}", kSmallMerges), {"v.json", "line 3"});
+  ExpectErrorHas(LoadError("7", kSmallMerges), {"v.json", "expected a JSON object"});
   ExpectErrorHas(LoadError("[1, 2]", kSmallMerges), {"v.json", "expected a JSON object"});
   ExpectErrorHas(LoadError("{}", kSmallMerges), {"v.json", "empty"});
   ExpectErrorHas(LoadError("{\"a\": \"\xFF\"}", kSmallMerges), {"v.json", "invalid JSON"});

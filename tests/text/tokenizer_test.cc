@@ -207,6 +207,11 @@ TEST(TokenizerTest, LongPiecesEncode) {
   std::string letters;
   for (int i = 0; i < 100000; ++i) letters.push_back(static_cast<char>('a' + i * 7 % 26));
   EXPECT_EQ(Decoded(t, t.Encode(letters)), letters);
+  for (const std::string& text :
+       {std::string(300000, '!'), std::string(300000, '7'), std::string(300000, '\xFF'),
+        std::string(100000, '\n') + std::string(100000, ' ') + "\xE3\x81\x82"}) {
+    EXPECT_EQ(Decoded(t, t.Encode(text)), text);
+  }
 }
 
 TEST(TokenizerTest, ConcurrentEncodesAgree) {

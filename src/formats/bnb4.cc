@@ -215,15 +215,24 @@ void Bnb4Matrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool)
   const float* lut = Bnb4Codebook(kind_).data();
   if (n <= 8) {
     // Decode: stream the packed codes once, all n tokens per row.
+    std::vector<float> xp;
+    if (RowsAligned()) {
+      xp.resize(n * in);
+      Bnb4PermuteActivations(x, n, in, xp.data());
+    }
     pool.ParallelFor(n_chunks, [&](int64_t c) {
       const int64_t r0 = c * chunk, r1 = std::min(out, r0 + chunk);
       if (RowsAligned()) {
         const int64_t per_row = in / options_.block;
         std::vector<float> absmax(per_row);
         for (int64_t r = r0; r < r1; ++r) {
-          for (int64_t b = 0; b < per_row; ++b) absmax[b] = BlockAbsmax(r * per_row + b);
-          Bnb4RowDot(storage_.codes.data() + r * in / 2, absmax.data(), in, options_.block, lut,
-                     x, n, in, y + r, out);
+          const float* row_absmax = storage_.absmax.data() + r * per_row;
+          if (options_.double_quant) {
+            for (int64_t b = 0; b < per_row; ++b) absmax[b] = BlockAbsmax(r * per_row + b);
+            row_absmax = absmax.data();
+          }
+          Bnb4RowDot(storage_.codes.data() + r * in / 2, row_absmax, in, options_.block, lut,
+                     xp.data(), n, in, y + r, out);
         }
       } else {
         std::vector<float> row(in);

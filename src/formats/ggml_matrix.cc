@@ -90,7 +90,9 @@ void GgmlMatrix::QuantizeActivations(const float* x, int64_t n, uint8_t* act,
 void GgmlMatrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool) const {
   const int64_t out = rows(), stride = act_row_bytes();
   const int64_t nb = cols() / info_.block_values;
-  std::vector<uint8_t> act(static_cast<size_t>(n * stride));
+  // Reused across calls on this thread: prefill activations are megabytes.
+  thread_local std::vector<uint8_t> act;
+  if (act.size() < static_cast<size_t>(n * stride)) act.resize(static_cast<size_t>(n * stride));
   QuantizeActivations(x, n, act.data(), &pool);
   if (n <= 8) {
     const int64_t chunk = OutputChunk(n, out);

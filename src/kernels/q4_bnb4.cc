@@ -13,6 +13,18 @@ const float kFp4Thresholds[7] = {0.00260417f, 0.0859375f, 0.20833333f, 0.2916666
 // Magnitudes by code: 0, 0.0052, 0.667, 1, 0.333, 0.5, 0.167, 0.25 → sorted ranks.
 const uint8_t kFp4RankToCode[8] = {0, 1, 6, 7, 4, 5, 2, 3};
 
+// Lane 2k reads bits 4k..4k+3 of the 8 code bytes, lane 2k + 1 bits 4k+32..: byte
+// k/2 (+4), low nibble (odd value) when k is even, high nibble (even value) when odd.
+const int kBnb4LaneOrder[16] = {1, 9, 0, 8, 3, 11, 2, 10, 5, 13, 4, 12, 7, 15, 6, 14};
+
+void Bnb4PermuteActivations(const float* x, int64_t n, int64_t cols, float* xp) {
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t c = 0; c < cols; c += 16) {
+      for (int l = 0; l < 16; ++l) xp[t * cols + c + l] = x[t * cols + c + kBnb4LaneOrder[l]];
+    }
+  }
+}
+
 namespace internal {
 bool HasAvx512() {
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -22,12 +34,12 @@ bool HasAvx512() {
 }  // namespace internal
 
 void Bnb4RowDot(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
-                const float* lut16, const float* x, int64_t n, int64_t ldx, float* y,
+                const float* lut16, const float* xp, int64_t n, int64_t ldx, float* y,
                 int64_t ldy) {
   if (internal::HasAvx512()) {
-    internal::Bnb4RowDotAvx512(codes, absmax, cols, block, lut16, x, n, ldx, y, ldy);
+    internal::Bnb4RowDotAvx512(codes, absmax, cols, block, lut16, xp, n, ldx, y, ldy);
   } else {
-    internal::Bnb4RowDotAvx2(codes, absmax, cols, block, lut16, x, n, ldx, y, ldy);
+    internal::Bnb4RowDotAvx2(codes, absmax, cols, block, lut16, xp, n, ldx, y, ldy);
   }
 }
 

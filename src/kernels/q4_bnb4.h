@@ -18,13 +18,22 @@ extern const uint8_t kFp4RankToCode[8];
 // nf4 selects the codebook. Identical to the scalar decision trees.
 void Bnb4QuantizeBlock(const float* x, int64_t count, float inv_absmax, bool nf4, uint8_t* out);
 
+// The order in which the streaming kernels read 16 values of one 8-byte code
+// group: a 64-bit load shifted right by 4k (lane 2k) and 4k + 32 (lane 2k + 1)
+// puts value kBnb4LaneOrder[lane] in each lane, with no shuffles but the table lookup.
+extern const int kBnb4LaneOrder[16];
+
+// Writes x [n, cols] (cols % 16 == 0) with each 16 values in kBnb4LaneOrder into xp.
+void Bnb4PermuteActivations(const float* x, int64_t n, int64_t cols, float* xp);
+
 // One weight row of `cols` values (cols % block == 0, block % 16 == 0) against n
-// token rows: y[t·ldy] = Σ_c x[t·ldx + c] · lut[code_c] · absmax[c / block].
+// token rows: y[t·ldy] = Σ_c x[t·ldx + c] · lut[code_c] · absmax[c / block], where
+// xp is x permuted by Bnb4PermuteActivations (ldx its row stride).
 // `codes` starts at the row's first byte. Picks AVX-512 at run time when present.
 void Bnb4RowDot(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
-                const float* lut16, const float* x, int64_t n, int64_t ldx, float* y,
+                const float* lut16, const float* xp, int64_t n, int64_t ldx, float* y,
                 int64_t ldy);
-// The scalar reference of Bnb4RowDot (double accumulation per block, for tests).
+// The scalar reference of Bnb4RowDot on unpermuted x (double accumulation, for tests).
 void Bnb4RowDotRef(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
                    const float* lut16, const float* x, int64_t n, int64_t ldx, float* y,
                    int64_t ldy);

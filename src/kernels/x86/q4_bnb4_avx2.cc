@@ -3,6 +3,8 @@
 // table held in two registers, _mm256_permutevar8x32_ps plus a blend on bit 3).
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "kernels/q4_bnb4.h"
 
 namespace gpt2q {
@@ -47,15 +49,16 @@ inline __m256 Lookup16(__m256 lo, __m256 hi, __m256i idx) {
   return _mm256_blendv_ps(a, b, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
 }
 
-// Indices of 16 values from 8 code bytes (high nibble first).
+// Indices of 16 values from 8 code bytes, in kBnb4LaneOrder: the 64-bit group
+// broadcast to every qword, shifted by 4k in qword k (lanes 2k, 2k + 1 get bits
+// 4k and 4k + 32).
 inline void Unpack16(const uint8_t* q, __m256i* i0, __m256i* i1) {
-  const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q));
-  const __m128i dup = _mm_unpacklo_epi8(bytes, bytes);
-  const __m256i shifts = _mm256_setr_epi32(4, 0, 4, 0, 4, 0, 4, 0);
+  int64_t bits;
+  std::memcpy(&bits, q, 8);
+  const __m256i v = _mm256_set1_epi64x(bits);
   const __m256i m15 = _mm256_set1_epi32(15);
-  *i0 = _mm256_and_si256(_mm256_srlv_epi32(_mm256_cvtepu8_epi32(dup), shifts), m15);
-  *i1 = _mm256_and_si256(_mm256_srlv_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(dup, 8)), shifts),
-                         m15);
+  *i0 = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 4, 8, 12)), m15);
+  *i1 = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(16, 20, 24, 28)), m15);
 }
 
 template <int N>

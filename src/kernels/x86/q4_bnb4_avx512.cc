@@ -4,6 +4,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "kernels/q4_bnb4.h"
 
 namespace gpt2q {
@@ -15,18 +17,20 @@ void RowDotN(const uint8_t* codes, const float* absmax, int64_t cols, int64_t bl
   __m512 acc[2][N];
   for (int t = 0; t < N; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
   const __m512 lut = _mm512_loadu_ps(lut16);
-  const __m512i shifts = _mm512_setr_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
+  // Lanes 2k and 2k + 1 take bits 4k and 4k + 32 of the 64-bit code group
+  // (kBnb4LaneOrder), so the only shuffle is the table lookup.
+  const __m512i shifts = _mm512_setr_epi64(0, 4, 8, 12, 16, 20, 24, 28);
   const __m512i m15 = _mm512_set1_epi32(15);
   for (int64_t b = 0; b < cols / block; ++b) {
     const __m512 table = _mm512_mul_ps(lut, _mm512_set1_ps(absmax[b]));
     int64_t c = b * block;
     const int64_t end = (b + 1) * block;
     for (; c + 32 <= end; c += 32) {
-      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + c / 2));
-      const __m512i i0 = _mm512_and_si512(
-          _mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(bytes, bytes)), shifts), m15);
-      const __m512i i1 = _mm512_and_si512(
-          _mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(bytes, bytes)), shifts), m15);
+      int64_t g0, g1;
+      std::memcpy(&g0, codes + c / 2, 8);
+      std::memcpy(&g1, codes + c / 2 + 8, 8);
+      const __m512i i0 = _mm512_and_si512(_mm512_srlv_epi64(_mm512_set1_epi64(g0), shifts), m15);
+      const __m512i i1 = _mm512_and_si512(_mm512_srlv_epi64(_mm512_set1_epi64(g1), shifts), m15);
       const __m512 w0 = _mm512_permutexvar_ps(i0, table), w1 = _mm512_permutexvar_ps(i1, table);
       for (int t = 0; t < N; ++t) {
         const float* xt = x + t * ldx + c;
@@ -35,9 +39,9 @@ void RowDotN(const uint8_t* codes, const float* absmax, int64_t cols, int64_t bl
       }
     }
     if (c < end) {  // block of 16
-      const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + c / 2));
-      const __m512i i0 = _mm512_and_si512(
-          _mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(bytes, bytes)), shifts), m15);
+      int64_t g0;
+      std::memcpy(&g0, codes + c / 2, 8);
+      const __m512i i0 = _mm512_and_si512(_mm512_srlv_epi64(_mm512_set1_epi64(g0), shifts), m15);
       const __m512 w0 = _mm512_permutexvar_ps(i0, table);
       for (int t = 0; t < N; ++t) {
         acc[0][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * ldx + c), acc[0][t]);

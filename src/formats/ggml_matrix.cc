@@ -91,14 +91,16 @@ void GgmlMatrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool)
   const int64_t out = rows(), stride = act_row_bytes();
   const int64_t nb = cols() / info_.block_values;
   // Reused across calls on this thread: prefill activations are megabytes.
+  // (The tasks below run on other threads: they use `act_data`, never `act`.)
   thread_local std::vector<uint8_t> act;
   if (act.size() < static_cast<size_t>(n * stride)) act.resize(static_cast<size_t>(n * stride));
-  QuantizeActivations(x, n, act.data(), &pool);
+  uint8_t* act_data = act.data();
+  QuantizeActivations(x, n, act_data, &pool);
   if (n <= 8) {
     const int64_t chunk = OutputChunk(n, out);
     pool.ParallelFor((out + chunk - 1) / chunk, [&](int64_t c) {
       const int64_t r0 = c * chunk, r1 = std::min(out, r0 + chunk);
-      GgmlTile(info_.type, row_data(r0), row_bytes_, nb, r1 - r0, act.data(), stride, n, y + r0, out);
+      GgmlTile(info_.type, row_data(r0), row_bytes_, nb, r1 - r0, act_data, stride, n, y + r0, out);
     });
     return;
   }
@@ -107,7 +109,7 @@ void GgmlMatrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool)
   pool.ParallelFor(row_tiles * token_tiles, [&](int64_t task) {
     const int64_t r0 = task % row_tiles * kRowTile, t0 = task / row_tiles * kTokenTile;
     const int64_t r1 = std::min(out, r0 + kRowTile), t1 = std::min(n, t0 + kTokenTile);
-    GgmlTile(info_.type, row_data(r0), row_bytes_, nb, r1 - r0, act.data() + t0 * stride, stride,
+    GgmlTile(info_.type, row_data(r0), row_bytes_, nb, r1 - r0, act_data + t0 * stride, stride,
              t1 - t0, y + t0 * out + r0, out);
   });
 }

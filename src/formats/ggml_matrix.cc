@@ -118,7 +118,7 @@ void GgmlMatrix::MultiplyReference(const float* x, int64_t n, float* y) const {
   const int64_t stride = act_row_bytes();
   std::vector<uint8_t> act(static_cast<size_t>(n * stride));
   QuantizeActivations(x, n, act.data(), nullptr);
-  const GgmlVecDot dot = GgmlVecDotFor(info_.type, /*reference=*/true);
+  const GgmlVecDot dot = GgmlVecDotRef(info_.type);
   for (int64_t t = 0; t < n; ++t) {
     for (int64_t r = 0; r < rows(); ++r) {
       y[t * rows() + r] = dot(row_data(r), act.data() + t * stride, cols() / info_.block_values);

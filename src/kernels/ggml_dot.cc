@@ -141,15 +141,15 @@ bool HasAvx512Vnni() {
 }
 }  // namespace internal
 
-GgmlVecDot GgmlVecDotFor(GgmlType type, bool reference) {
+GgmlVecDot GgmlVecDotRef(GgmlType type) {
   switch (type) {
-    case GgmlType::kQ8_0: return reference ? DotQ8_0 : internal::VecDotQ8_0Avx2;
-    case GgmlType::kQ4_0: return reference ? DotQ4_0 : internal::VecDotQ4_0Avx2;
-    case GgmlType::kQ4_1: return reference ? DotQ4_1 : internal::VecDotQ4_1Avx2;
-    case GgmlType::kQ5_0: return reference ? DotQ5_0 : internal::VecDotQ5_0Avx2;
-    case GgmlType::kQ5_1: return reference ? DotQ5_1 : internal::VecDotQ5_1Avx2;
-    case GgmlType::kQ4_K: return reference ? DotQ4_K : internal::VecDotQ4_KAvx2;
-    case GgmlType::kQ6_K: return reference ? DotQ6_K : internal::VecDotQ6_KAvx2;
+    case GgmlType::kQ8_0: return DotQ8_0;
+    case GgmlType::kQ4_0: return DotQ4_0;
+    case GgmlType::kQ4_1: return DotQ4_1;
+    case GgmlType::kQ5_0: return DotQ5_0;
+    case GgmlType::kQ5_1: return DotQ5_1;
+    case GgmlType::kQ4_K: return DotQ4_K;
+    case GgmlType::kQ6_K: return DotQ6_K;
   }
   return nullptr;
 }

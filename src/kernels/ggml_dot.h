@@ -12,8 +12,8 @@ namespace gpt2q {
 // formats, nb blocks) or ActQ8K (K-quants, nb blocks). Returns Σ w·a.
 using GgmlVecDot = float (*)(const void* w, const void* act, int64_t nb);
 
-// Returns the SIMD kernel (AVX2) or, with reference = true, the scalar one.
-GgmlVecDot GgmlVecDotFor(GgmlType type, bool reference);
+// Returns the scalar reference dot product of `type` (the matmul uses GgmlTile).
+GgmlVecDot GgmlVecDotRef(GgmlType type);
 
 // Returns true when `type` multiplies against ActQ8K rather than ActQ8.
 inline bool GgmlUsesQ8K(GgmlType type) { return type == GgmlType::kQ4_K || type == GgmlType::kQ6_K; }
@@ -32,13 +32,6 @@ void GgmlTileVnni(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t nb
                   const uint8_t* act, int64_t act_stride, int64_t n, float* y, int64_t ldy);
 // Returns true when the CPU has AVX512-VL and AVX512-VNNI (checked once).
 bool HasAvx512Vnni();
-float VecDotQ8_0Avx2(const void* w, const void* act, int64_t nb);
-float VecDotQ4_0Avx2(const void* w, const void* act, int64_t nb);
-float VecDotQ4_1Avx2(const void* w, const void* act, int64_t nb);
-float VecDotQ5_0Avx2(const void* w, const void* act, int64_t nb);
-float VecDotQ5_1Avx2(const void* w, const void* act, int64_t nb);
-float VecDotQ4_KAvx2(const void* w, const void* act, int64_t nb);
-float VecDotQ6_KAvx2(const void* w, const void* act, int64_t nb);
 }  // namespace internal
 
 }  // namespace gpt2q

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include "core/aligned_buffer.h"
@@ -81,6 +82,8 @@ Result<PerplexityResult> EvaluatePerplexity(const GPT2& model, const std::vector
   const int64_t n_vocab = config.n_vocab;
   std::vector<int32_t> batch_tokens;
   std::vector<double> row_nll;
+  std::unique_ptr<KVCache> cache;
+  AlignedBuffer logits;
   for (size_t first = 0; first < windows.size();) {
     // Group consecutive windows of equal length.
     size_t last = first + 1;
@@ -95,10 +98,16 @@ Result<PerplexityResult> EvaluatePerplexity(const GPT2& model, const std::vector
       std::copy(tokens.begin() + windows[first + b].begin, tokens.begin() + windows[first + b].end,
                 batch_tokens.begin() + b * len);
     }
-    KVCache cache(config, batch, len);
-    AlignedBuffer logits(static_cast<size_t>(batch * len * n_vocab) * sizeof(float));
+    // Buffers are reused while the shape stays (every full window has one shape).
+    if (!cache || cache->batch() != batch || cache->capacity() != len) {
+      cache.reset();
+      logits = AlignedBuffer();
+      cache = std::make_unique<KVCache>(config, batch, len);
+      logits = AlignedBuffer(static_cast<size_t>(batch * len * n_vocab) * sizeof(float));
+    }
+    cache->Clear();
     float* logits_data = logits.as<float>();
-    model.Forward(batch_tokens.data(), batch, len, cache, LogitsMode::kAll, logits_data, pool);
+    model.Forward(batch_tokens.data(), batch, len, *cache, LogitsMode::kAll, logits_data, pool);
 
     for (int64_t b = 0; b < batch; ++b) {
       const EvalWindow& w = windows[first + b];

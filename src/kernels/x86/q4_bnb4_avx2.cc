@@ -42,7 +42,8 @@ inline __m256i Fp4Codes(__m256 v) {
   return _mm256_or_si256(code, _mm256_and_si256(_mm256_castps_si256(sign), _mm256_set1_epi32(8)));
 }
 
-// Returns 8 table entries, one per index (0..15) lane.
+// Returns 8 table entries, one per lane, indexed by bits 0..3 of the lane
+// (higher bits are ignored: permutevar8x32 reads bits 0..2, the blend bit 3).
 inline __m256 Lookup16(__m256 lo, __m256 hi, __m256i idx) {
   const __m256 a = _mm256_permutevar8x32_ps(lo, idx);
   const __m256 b = _mm256_permutevar8x32_ps(hi, idx);
@@ -56,9 +57,9 @@ inline void Unpack16(const uint8_t* q, __m256i* i0, __m256i* i1) {
   int64_t bits;
   std::memcpy(&bits, q, 8);
   const __m256i v = _mm256_set1_epi64x(bits);
-  const __m256i m15 = _mm256_set1_epi32(15);
-  *i0 = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 4, 8, 12)), m15);
-  *i1 = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(16, 20, 24, 28)), m15);
+  // Only bits 0..3 of each lane are read by Lookup16: no mask needed.
+  *i0 = _mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 4, 8, 12));
+  *i1 = _mm256_srlv_epi64(v, _mm256_setr_epi64x(16, 20, 24, 28));
 }
 
 template <int N>

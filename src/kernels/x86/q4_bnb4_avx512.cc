@@ -18,9 +18,9 @@ void RowDotN(const uint8_t* codes, const float* absmax, int64_t cols, int64_t bl
   for (int t = 0; t < N; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
   const __m512 lut = _mm512_loadu_ps(lut16);
   // Lanes 2k and 2k + 1 take bits 4k and 4k + 32 of the 64-bit code group
-  // (kBnb4LaneOrder), so the only shuffle is the table lookup.
+  // (kBnb4LaneOrder), so the only shuffle is the table lookup. No mask: the
+  // lookup reads only the low 4 bits of each index.
   const __m512i shifts = _mm512_setr_epi64(0, 4, 8, 12, 16, 20, 24, 28);
-  const __m512i m15 = _mm512_set1_epi32(15);
   for (int64_t b = 0; b < cols / block; ++b) {
     const __m512 table = _mm512_mul_ps(lut, _mm512_set1_ps(absmax[b]));
     int64_t c = b * block;
@@ -29,8 +29,8 @@ void RowDotN(const uint8_t* codes, const float* absmax, int64_t cols, int64_t bl
       int64_t g0, g1;
       std::memcpy(&g0, codes + c / 2, 8);
       std::memcpy(&g1, codes + c / 2 + 8, 8);
-      const __m512i i0 = _mm512_and_si512(_mm512_srlv_epi64(_mm512_set1_epi64(g0), shifts), m15);
-      const __m512i i1 = _mm512_and_si512(_mm512_srlv_epi64(_mm512_set1_epi64(g1), shifts), m15);
+      const __m512i i0 = _mm512_srlv_epi64(_mm512_set1_epi64(g0), shifts);
+      const __m512i i1 = _mm512_srlv_epi64(_mm512_set1_epi64(g1), shifts);
       const __m512 w0 = _mm512_permutexvar_ps(i0, table), w1 = _mm512_permutexvar_ps(i1, table);
       for (int t = 0; t < N; ++t) {
         const float* xt = x + t * ldx + c;
@@ -41,7 +41,7 @@ void RowDotN(const uint8_t* codes, const float* absmax, int64_t cols, int64_t bl
     if (c < end) {  // block of 16
       int64_t g0;
       std::memcpy(&g0, codes + c / 2, 8);
-      const __m512i i0 = _mm512_and_si512(_mm512_srlv_epi64(_mm512_set1_epi64(g0), shifts), m15);
+      const __m512i i0 = _mm512_srlv_epi64(_mm512_set1_epi64(g0), shifts);
       const __m512 w0 = _mm512_permutexvar_ps(i0, table);
       for (int t = 0; t < N; ++t) {
         acc[0][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * ldx + c), acc[0][t]);

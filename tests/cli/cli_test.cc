@@ -1,0 +1,182 @@
+// End-to-end tests of the gpt2q binary: every subcommand's output and exit
+// code, --json output that parses, and clean errors for bad input and flags.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+namespace gpt2q {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kModelDir = std::string(GPT2Q_DATA_DIR) + "/gpt2-tiny-shakespeare";
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string ReadAll(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs `gpt2q ARGS` through the shell (args are shell-quoted by the caller),
+// without GPT2Q_DATA_DIR so that the binary finds data/ from its own path.
+RunResult RunGpt2q(const std::string& args) {
+  const fs::path dir = fs::temp_directory_path() / ("gpt2q_cli_test_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string command = "env -u GPT2Q_DATA_DIR '" + std::string(GPT2Q_BINARY) + "' " + args +
+                              " > '" + (dir / "out").string() + "' 2> '" + (dir / "err").string() + "'";
+  const int status = std::system(command.c_str());
+  RunResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = ReadAll(dir / "out");
+  result.err = ReadAll(dir / "err");
+  fs::remove_all(dir);
+  return result;
+}
+
+nlohmann::json ParseJson(const RunResult& r) {
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(j.is_discarded()) << "stdout is not JSON:\n" << r.out;
+  return j;
+}
+
+TEST(CliTest, InfoDescribesTheShippedModel) {
+  nlohmann::json j = ParseJson(RunGpt2q("info --json"));
+  EXPECT_EQ(j["config"]["n_layer"], 4);
+  EXPECT_EQ(j["config"]["n_embd"], 128);
+  EXPECT_EQ(j["config"]["n_ctx"], 256);
+  EXPECT_EQ(j["head_tied"], true);
+  EXPECT_EQ(j["parameters"].get<int64_t>() * 4, j["fp32_bytes"].get<int64_t>());
+  EXPECT_EQ(j["weights_bytes"], j["fp32_bytes"]);  // the shipped model is fp32
+  RunResult text = RunGpt2q("info '" + kModelDir + "'");
+  EXPECT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("parameters"), std::string::npos);
+  EXPECT_NE(text.out.find("tied"), std::string::npos);
+}
+
+TEST(CliTest, TokenizeAndDecode) {
+  nlohmann::json j = ParseJson(RunGpt2q("tokenize --json 'Hello, world!'"));
+  EXPECT_EQ(j["ids"], nlohmann::json({15496, 11, 995, 0}));
+  EXPECT_EQ(j["count"], 4);
+  j = ParseJson(RunGpt2q("tokenize --decode --json '15496, 11, 995, 0'"));
+  EXPECT_EQ(j["text"], "Hello, world!");
+  RunResult plain = RunGpt2q("tokenize --model '" + kModelDir + "' 'Hello world'");
+  EXPECT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.out.substr(0, 10), "15496 995\n");
+  EXPECT_EQ(RunGpt2q("tokenize --decode 'not ids'").exit_code, 1);
+  EXPECT_EQ(RunGpt2q("tokenize --decode 99999999").exit_code, 1);
+}
+
+TEST(CliTest, PerplexityJson) {
+  nlohmann::json j = ParseJson(RunGpt2q("perplexity --json --max-tokens 2000"));
+  EXPECT_EQ(j["tokens"], 2000);
+  EXPECT_EQ(j["tokens_scored"], 1999);
+  EXPECT_EQ(j["ctx"], 256);
+  EXPECT_EQ(j["stride"], 128);
+  const double ppl = j["ppl"].get<double>();
+  EXPECT_GT(ppl, 1.0);
+  EXPECT_LT(ppl, 1000.0);
+  EXPECT_NEAR(std::log(ppl), j["loss"].get<double>(), 1e-9);
+  EXPECT_GT(j["ppl_stderr"].get<double>(), 0.0);
+  EXPECT_GT(j["peak_forward_bytes"]["rss"].get<int64_t>(), 0);
+}
+
+TEST(CliTest, GenerateIsReproducibleAndGreedyMatchesReference) {
+  RunResult a = RunGpt2q("generate --seed 1 --json");
+  RunResult b = RunGpt2q("generate --seed 1 --json");
+  nlohmann::json ja = ParseJson(a), jb = ParseJson(b);
+  EXPECT_EQ(ja["text"], jb["text"]);
+  EXPECT_EQ(ja["ids"], jb["ids"]);
+  EXPECT_EQ(ja["text"].get<std::string>().rfind("ROMEO:", 0), 0u);
+  EXPECT_LE(ja["ids"].size(), 50u);
+
+  std::ifstream in(kModelDir + "/reference.json");
+  const nlohmann::json greedy = nlohmann::json::parse(in)["greedy"];
+  nlohmann::json g = ParseJson(RunGpt2q("generate --greedy --max-length 43 --prompt 'ROMEO:' --json"));
+  EXPECT_EQ(g["ids"], greedy["ids"]);
+  EXPECT_EQ(g["text"], greedy["text"]);
+
+  RunResult plain = RunGpt2q("generate --greedy --max-new-tokens 5");
+  EXPECT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.out.rfind("ROMEO:", 0), 0u);
+}
+
+TEST(CliTest, BadFlagsAreUsageErrors) {
+  RunResult r = RunGpt2q("info --no-such-flag");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("gpt2q: error: ", 0), 0u) << r.err;
+  EXPECT_EQ(RunGpt2q("").exit_code, 2);
+  EXPECT_EQ(RunGpt2q("perplexity --ctx abc").exit_code, 2);
+  EXPECT_EQ(RunGpt2q("generate --greedy --top-k 5").exit_code, 2);
+  RunResult help = RunGpt2q("perplexity --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--batch INT=1"), std::string::npos) << help.out;
+}
+
+TEST(CliTest, BadValuesAreErrors) {
+  RunResult r = RunGpt2q("perplexity --ctx 0");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err.rfind("gpt2q: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("ctx"), std::string::npos);
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_EQ(RunGpt2q("perplexity --stride 0 --max-tokens 100").exit_code, 1);
+  EXPECT_EQ(RunGpt2q("perplexity --ctx 100000").exit_code, 1);
+  EXPECT_EQ(RunGpt2q("generate --temperature 0").exit_code, 1);
+  EXPECT_EQ(RunGpt2q("generate --top-p 1.5").exit_code, 1);
+  EXPECT_EQ(RunGpt2q("generate --max-length 100000").exit_code, 1);
+  EXPECT_EQ(RunGpt2q("info --threads 0").exit_code, 1);
+  EXPECT_EQ(RunGpt2q("bench --what nothing").exit_code, 1);
+  EXPECT_EQ(RunGpt2q("info --synthetic gpt3").exit_code, 1);
+  EXPECT_EQ(RunGpt2q("perplexity --text /nonexistent/file.txt").exit_code, 1);
+}
+
+// Writes a copy of the shipped model into a fresh folder and returns it.
+fs::path CopyModel(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("gpt2q_cli_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const char* file : {"config.json", "model.safetensors", "vocab.json", "merges.txt"}) {
+    fs::copy_file(fs::path(kModelDir) / file, dir / file);
+  }
+  return dir;
+}
+
+TEST(CliTest, BrokenModelFoldersAreCleanErrors) {
+  RunResult missing = RunGpt2q("info /nonexistent/model");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("/nonexistent/model"), std::string::npos) << missing.err;
+
+  struct Case {
+    std::string name, file, content, fragment;
+  };
+  const Case cases[] = {
+      {"badjson", "config.json", "{ not json", "config.json"},
+      {"truncated", "model.safetensors", "\x10\x00\x00", "model.safetensors"},
+      {"badmerges", "merges.txt", "#version: 0.2\nonlyone\n", "merges.txt"},
+  };
+  for (const Case& c : cases) {
+    const fs::path dir = CopyModel(c.name);
+    std::ofstream(dir / c.file, std::ios::binary | std::ios::trunc) << c.content;
+    RunResult r = RunGpt2q("info '" + dir.string() + "'");
+    EXPECT_EQ(r.exit_code, 1) << c.name << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("gpt2q: error: ", 0), 0u) << c.name << ": " << r.err;
+    EXPECT_NE(r.err.find(c.fragment), std::string::npos) << c.name << ": " << r.err;
+    fs::remove_all(dir);
+  }
+}
+
+}  // namespace
+}  // namespace gpt2q

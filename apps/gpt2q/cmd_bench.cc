@@ -68,10 +68,11 @@ Status RunBench(const BenchArgs& args) {
     AlignedBuffer logits(static_cast<size_t>(args.tokens * config.n_vocab) * sizeof(float));
     KVCache cache(config, 1, args.tokens);
     std::vector<double> rates;
-    for (int r = 0; r < args.repeat; ++r) {
+    for (int r = -1; r < args.repeat; ++r) {  // run -1 warms up (page faults, caches)
       cache.Clear();
       Stopwatch watch;
       model.Forward(tokens.data(), 1, args.tokens, cache, LogitsMode::kAll, logits.as<float>(), *pool);
+      if (r < 0) continue;
       rates.push_back(args.tokens / watch.Seconds());
       progress.Update(++steps);
     }
@@ -82,7 +83,7 @@ Status RunBench(const BenchArgs& args) {
     AlignedBuffer logits(static_cast<size_t>(config.n_vocab) * sizeof(float));
     KVCache cache(config, 1, args.decode_tokens);
     std::vector<double> rates;
-    for (int r = 0; r < args.repeat; ++r) {
+    for (int r = -1; r < args.repeat; ++r) {  // run -1 warms up
       cache.Clear();
       int32_t token = random_token(rng);
       Stopwatch watch;
@@ -90,6 +91,7 @@ Status RunBench(const BenchArgs& args) {
         model.Forward(&token, 1, 1, cache, LogitsMode::kLast, logits.as<float>(), *pool);
         token = random_token(rng);
       }
+      if (r < 0) continue;
       rates.push_back(args.decode_tokens / watch.Seconds());
       progress.Update(++steps);
     }
@@ -146,7 +148,7 @@ Command AddBenchCommand(CLI::App& app) {
   cmd->add_option("--what", args->what, "comma-separated: prefill, decode, tokenizer")->capture_default_str();
   cmd->add_option("--tokens", args->tokens, "prefill window length (tokens, all logits)")->capture_default_str();
   cmd->add_option("--decode-tokens", args->decode_tokens, "tokens decoded one at a time")->capture_default_str();
-  cmd->add_option("--repeat", args->repeat, "runs per measurement; the median is reported")->capture_default_str();
+  cmd->add_option("--repeat", args->repeat, "timed runs per measurement, after one warm-up run; the median is reported")->capture_default_str();
   cmd->add_option("--text", args->text, "text for the tokenizer benchmark (default: the shipped held-out text)");
   AddCommonOptions(cmd, &args->common);
   return {cmd, [args] { return RunBench(*args); }};

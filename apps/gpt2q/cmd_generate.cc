@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "eval/generate.h"
+#include "eval/perplexity.h"
 
 namespace gpt2q {
 namespace {
@@ -22,6 +23,7 @@ struct GenerateArgs {
   uint64_t seed = 0;
   bool greedy = false;
   bool ignore_eos = false;
+  bool self_ppl = false;
 };
 
 Status RunGenerate(const GenerateArgs& args) {
@@ -56,8 +58,20 @@ Status RunGenerate(const GenerateArgs& args) {
   }
   GPT2Q_ASSIGN_OR_RETURN(GenerateResult result, Generate(*loaded.model, prompt_ids, options, *pool));
   GPT2Q_ASSIGN_OR_RETURN(std::string text, tokenizer.Decode(result.ids));
+  // The reference notebooks' measure: the model's perplexity on all the ids
+  // it just produced (prompt included), in one window.
+  double self_ppl = 0;
+  if (args.self_ppl) {
+    if (result.ids.size() < 2) return Status::Error("--self-ppl: fewer than 2 tokens were generated");
+    PerplexityOptions ppl_options;
+    ppl_options.ctx = static_cast<int64_t>(result.ids.size());
+    ppl_options.stride = ppl_options.ctx;
+    GPT2Q_ASSIGN_OR_RETURN(PerplexityResult ppl,
+                           EvaluatePerplexity(*loaded.model, result.ids, ppl_options, *pool));
+    self_ppl = ppl.ppl;
+  }
   if (args.common.json) {
-    PrintJson({{"model", loaded.name},
+    nlohmann::json out = {{"model", loaded.name},
                {"prompt", args.prompt},
                {"text", text},
                {"ids", result.ids},
@@ -73,7 +87,9 @@ Status RunGenerate(const GenerateArgs& args) {
                {"decode_s", result.decode_s},
                {"prefill_tokens_per_s", result.prefill_tokens_per_s},
                {"decode_tokens_per_s", result.decode_tokens_per_s},
-               {"threads", args.common.threads}});
+               {"threads", args.common.threads}};
+    if (args.self_ppl) out["self_ppl"] = self_ppl;
+    PrintJson(out);
     return OkStatus();
   }
   fmt::print("\n");
@@ -81,6 +97,7 @@ Status RunGenerate(const GenerateArgs& args) {
   fmt::print(stderr, "[{} prompt + {} new tokens{}; prefill {:.1f} tokens/s, decode {:.1f} tokens/s]\n",
              result.prompt_tokens, result.new_tokens, result.stopped_at_eos ? ", stopped at eos" : "",
              result.prefill_tokens_per_s, result.decode_tokens_per_s);
+  if (args.self_ppl) fmt::print(stderr, "[self-perplexity (of the model on its own text): {:.4f}]\n", self_ppl);
   return OkStatus();
 }
 
@@ -111,6 +128,8 @@ Command AddGenerateCommand(CLI::App& app) {
   auto* greedy = cmd->add_flag("--greedy", args->greedy, "always take the most likely token");
   greedy->excludes(top_k)->excludes(top_p)->excludes(temperature)->excludes(seed);
   cmd->add_flag("--ignore-eos", args->ignore_eos, "keep generating after <|endoftext|>");
+  cmd->add_flag("--self-ppl", args->self_ppl,
+                "also report the model's perplexity on the text it generated (the notebooks' measure)");
   AddCommonOptions(cmd, &args->common);
   return {cmd, [args] { return RunGenerate(*args); }};
 }

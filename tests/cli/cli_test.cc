@@ -105,9 +105,13 @@ TEST(CliTest, GenerateIsReproducibleAndGreedyMatchesReference) {
 
   std::ifstream in(kModelDir + "/reference.json");
   const nlohmann::json greedy = nlohmann::json::parse(in)["greedy"];
-  nlohmann::json g = ParseJson(RunGpt2q("generate --greedy --max-length 43 --prompt 'ROMEO:' --json"));
+  nlohmann::json g =
+      ParseJson(RunGpt2q("generate --greedy --max-length 43 --prompt 'ROMEO:' --self-ppl --json"));
   EXPECT_EQ(g["ids"], greedy["ids"]);
   EXPECT_EQ(g["text"], greedy["text"]);
+  // Greedy text is the model's own most likely continuation: low but >= 1.
+  EXPECT_GE(g["self_ppl"].get<double>(), 1.0);
+  EXPECT_LT(g["self_ppl"].get<double>(), 50.0);
 
   RunResult plain = RunGpt2q("generate --greedy --max-new-tokens 5");
   EXPECT_EQ(plain.exit_code, 0) << plain.err;

@@ -1,7 +1,7 @@
 // Tiles of the ggml matmul, included by ggml_tile_avx2.cc (GPT2Q_GGML_VNNI 0) and
 // ggml_tile_avx512.cc (GPT2Q_GGML_VNNI 1, _mm256_dpbusd_epi32): one weight row
-// against up to 4 token rows at a time, so each weight block is unpacked once per
-// 4 tokens. Weights are made unsigned (q4_0: q − 8 → q with a −8·d minimum
+// (32-value formats: two) against up to 4 token rows at a time, so
+// each weight block is unpacked once per 4 tokens. Weights are made unsigned (q4_0: q − 8 → q with a −8·d minimum
 // folded into the activation sums), so the inner product is one maddubs + madd
 // (or one dpbusd). Both give the same integer sums (no int16 saturation occurs
 // for these ranges), hence identical results.
@@ -95,36 +95,50 @@ inline Unpacked Unpack<GgmlType::kQ8_0>(const uint8_t* p) {
   return {Load(b->qs), Half(b->d), 0.0f};
 }
 
-// y[t·ldy] = row · act_t for M (1..4) tokens, 32-value formats.
-template <GgmlType T, int M>
-void Row32(const uint8_t* w, int64_t nb, const ActQ8* const* act, float* y, int64_t ldy) {
+// y[r + t·ldy] = row r · act_t for R (1..2) rows of row_bytes and M (1..4)
+// tokens, 32-value formats: each activation block is loaded once per R rows.
+template <GgmlType T, int R, int M>
+void Row32(const uint8_t* w, int64_t row_bytes, int64_t nb, const ActQ8* const* act, float* y,
+           int64_t ldy) {
   constexpr int64_t kBytes = T == GgmlType::kQ8_0   ? sizeof(BlockQ8_0)
                              : T == GgmlType::kQ4_0 ? sizeof(BlockQ4_0)
                              : T == GgmlType::kQ4_1 ? sizeof(BlockQ4_1)
                              : T == GgmlType::kQ5_0 ? sizeof(BlockQ5_0)
                                                     : sizeof(BlockQ5_1);
-  __m256 acc[M];
-  float mins[M];
-  for (int t = 0; t < M; ++t) {
-    acc[t] = _mm256_setzero_ps();
-    mins[t] = 0.0f;
-  }
-  for (int64_t i = 0; i < nb; ++i) {
-    const Unpacked b = Unpack<T>(w + i * kBytes);
+  __m256 acc[R][M];
+  float mins[R][M];
+  for (int r = 0; r < R; ++r) {
     for (int t = 0; t < M; ++t) {
-      const ActQ8& a = act[t][i];
-      __m256i dot;
-      if constexpr (T == GgmlType::kQ8_0) {
-        dot = DotU8S8(_mm256_sign_epi8(b.u, b.u), _mm256_sign_epi8(Load(a.qs), b.u));
-      } else {
-        dot = DotU8S8(b.u, Load(a.qs));
-      }
-      const __m256 p = _mm256_cvtepi32_ps(dot);
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b.d * a.d), p, acc[t]);
-      if constexpr (T != GgmlType::kQ8_0) mins[t] += b.m * a.s;
+      acc[r][t] = _mm256_setzero_ps();
+      mins[r][t] = 0.0f;
     }
   }
-  for (int t = 0; t < M; ++t) y[t * ldy] = HorizontalSum(acc[t]) + mins[t];
+  for (int64_t i = 0; i < nb; ++i) {
+    Unpacked b[R];
+    __m256 dw[R];  // one broadcast per block, then loads
+    for (int r = 0; r < R; ++r) {
+      b[r] = Unpack<T>(w + r * row_bytes + i * kBytes);
+      dw[r] = _mm256_set1_ps(b[r].d);
+    }
+    for (int t = 0; t < M; ++t) {
+      const ActQ8& a = act[t][i];
+      const __m256i y = Load(a.qs);
+      const __m256 da = _mm256_broadcast_ss(&a.d);
+      for (int r = 0; r < R; ++r) {
+        __m256i dot;
+        if constexpr (T == GgmlType::kQ8_0) {
+          dot = DotU8S8(_mm256_sign_epi8(b[r].u, b[r].u), _mm256_sign_epi8(y, b[r].u));
+        } else {
+          dot = DotU8S8(b[r].u, y);
+        }
+        acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], da), _mm256_cvtepi32_ps(dot), acc[r][t]);
+        if constexpr (T != GgmlType::kQ8_0) mins[r][t] += b[r].m * a.s;
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < M; ++t) y[r + t * ldy] = HorizontalSum(acc[r][t]) + mins[r][t];
+  }
 }
 
 template <int M>
@@ -206,35 +220,52 @@ void RowQ6K(const uint8_t* w, int64_t nb, const ActQ8K* const* act, float* y, in
   for (int t = 0; t < M; ++t) y[t * ldy] = HorizontalSum(acc[t]);
 }
 
-template <int M>
-void RowDispatch(GgmlType type, const uint8_t* w, int64_t nb, const void* const* act, float* y,
-                 int64_t ldy) {
+template <int R, int M>
+void RowDispatch(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t nb,
+                 const void* const* act, float* y, int64_t ldy) {
   const auto* a32 = reinterpret_cast<const ActQ8* const*>(act);
   const auto* ak = reinterpret_cast<const ActQ8K* const*>(act);
   switch (type) {
-    case GgmlType::kQ8_0: Row32<GgmlType::kQ8_0, M>(w, nb, a32, y, ldy); break;
-    case GgmlType::kQ4_0: Row32<GgmlType::kQ4_0, M>(w, nb, a32, y, ldy); break;
-    case GgmlType::kQ4_1: Row32<GgmlType::kQ4_1, M>(w, nb, a32, y, ldy); break;
-    case GgmlType::kQ5_0: Row32<GgmlType::kQ5_0, M>(w, nb, a32, y, ldy); break;
-    case GgmlType::kQ5_1: Row32<GgmlType::kQ5_1, M>(w, nb, a32, y, ldy); break;
-    case GgmlType::kQ4_K: RowQ4K<M>(w, nb, ak, y, ldy); break;
-    case GgmlType::kQ6_K: RowQ6K<M>(w, nb, ak, y, ldy); break;
+    case GgmlType::kQ8_0: Row32<GgmlType::kQ8_0, R, M>(w, row_bytes, nb, a32, y, ldy); break;
+    case GgmlType::kQ4_0: Row32<GgmlType::kQ4_0, R, M>(w, row_bytes, nb, a32, y, ldy); break;
+    case GgmlType::kQ4_1: Row32<GgmlType::kQ4_1, R, M>(w, row_bytes, nb, a32, y, ldy); break;
+    case GgmlType::kQ5_0: Row32<GgmlType::kQ5_0, R, M>(w, row_bytes, nb, a32, y, ldy); break;
+    case GgmlType::kQ5_1: Row32<GgmlType::kQ5_1, R, M>(w, row_bytes, nb, a32, y, ldy); break;
+    // The K-quants run one row at a time (their unpacked super-block already
+    // fills the registers).
+    case GgmlType::kQ4_K:
+      for (int r = 0; r < R; ++r) RowQ4K<M>(w + r * row_bytes, nb, ak, y + r, ldy);
+      break;
+    case GgmlType::kQ6_K:
+      for (int r = 0; r < R; ++r) RowQ6K<M>(w + r * row_bytes, nb, ak, y + r, ldy);
+      break;
   }
 }
 
 void GgmlTileImpl(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t nb, int64_t rows,
                   const uint8_t* act, int64_t act_stride, int64_t n, float* y, int64_t ldy) {
-  for (int64_t r = 0; r < rows; ++r) {
+  // Rows in pairs, tokens in fours; a result's arithmetic does not depend on
+  // which group it falls in.
+  for (int64_t r = 0; r < rows; r += 2) {
     const uint8_t* wr = w + r * row_bytes;
+    const bool pair = r + 1 < rows;
     int64_t t = 0;
     for (; t + 4 <= n; t += 4) {
       const void* a[4] = {act + t * act_stride, act + (t + 1) * act_stride,
                           act + (t + 2) * act_stride, act + (t + 3) * act_stride};
-      RowDispatch<4>(type, wr, nb, a, y + t * ldy + r, ldy);
+      if (pair) {
+        RowDispatch<2, 4>(type, wr, row_bytes, nb, a, y + t * ldy + r, ldy);
+      } else {
+        RowDispatch<1, 4>(type, wr, row_bytes, nb, a, y + t * ldy + r, ldy);
+      }
     }
     for (; t < n; ++t) {
       const void* a[1] = {act + t * act_stride};
-      RowDispatch<1>(type, wr, nb, a, y + t * ldy + r, ldy);
+      if (pair) {
+        RowDispatch<2, 1>(type, wr, row_bytes, nb, a, y + t * ldy + r, ldy);
+      } else {
+        RowDispatch<1, 1>(type, wr, row_bytes, nb, a, y + t * ldy + r, ldy);
+      }
     }
   }
 }

@@ -1,10 +1,10 @@
 // Tiles of the ggml matmul, included by ggml_tile_avx2.cc (GPT2Q_GGML_VNNI 0) and
 // ggml_tile_avx512.cc (GPT2Q_GGML_VNNI 1, _mm256_dpbusd_epi32): one weight row
-// (32-value formats: two) against up to 4 token rows at a time, so
-// each weight block is unpacked once per 4 tokens. Weights are made unsigned (q4_0: q − 8 → q with a −8·d minimum
-// folded into the activation sums), so the inner product is one maddubs + madd
-// (or one dpbusd). Both give the same integer sums (no int16 saturation occurs
-// for these ranges), hence identical results.
+// (32-value formats: two) against up to 4 token rows at a time, so each weight
+// block is unpacked once per 4 tokens. Weights are made unsigned (q4_0: q − 8 → q
+// with a −8·d minimum folded into the activation sums), so the inner product is
+// one maddubs + madd (or one dpbusd). Both give the same integer sums (no int16
+// saturation occurs for these ranges), hence identical results.
 #pragma once
 
 #ifndef GPT2Q_GGML_VNNI

@@ -9,6 +9,7 @@
 #include "core/aligned_buffer.h"
 #include "core/memory_stats.h"
 #include "core/timer.h"
+#include "kernels/logsumexp.h"
 #include "model/kv_cache.h"
 
 namespace gpt2q {
@@ -31,11 +32,7 @@ std::vector<EvalWindow> PlanWindows(int64_t n_tokens, int64_t ctx, int64_t strid
 }
 
 double TokenNll(const float* logits, int64_t n_vocab, int32_t target) {
-  double max_logit = logits[0];
-  for (int64_t v = 1; v < n_vocab; ++v) max_logit = std::max(max_logit, static_cast<double>(logits[v]));
-  double sum = 0;
-  for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(static_cast<double>(logits[v]) - max_logit);
-  return max_logit + std::log(sum) - static_cast<double>(logits[target]);
+  return LogSumExp(logits, n_vocab) - static_cast<double>(logits[target]);
 }
 
 Result<PerplexityResult> EvaluatePerplexity(const GPT2& model, const std::vector<int32_t>& tokens,

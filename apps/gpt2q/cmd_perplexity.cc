@@ -1,12 +1,15 @@
 // gpt2q perplexity: sliding-window perplexity of a model on a text.
 #include <algorithm>
+#include <optional>
 
 #include <fmt/core.h>
 
 #include "commands.h"
 #include "core/timer.h"
+#include "eval/kl_divergence.h"
 #include "eval/perplexity.h"
 #include "progress.h"
+#include "quant_options.h"
 #include "text/text_file.h"
 
 namespace gpt2q {
@@ -19,10 +22,27 @@ struct PerplexityArgs {
   int64_t ctx = 0, stride = 0, max_tokens = 0;
   CLI::Option *ctx_option = nullptr, *stride_option = nullptr, *max_tokens_option = nullptr;
   int64_t batch = 1;
+  QuantOptions quant;
+  bool kld = false;
 };
+
+nlohmann::json KlJson(const KlStats& k) {
+  return {{"tokens", k.tokens},
+          {"kld_mean", k.kld_mean},
+          {"kld_stderr", k.kld_stderr},
+          {"kld_median", k.kld_median},
+          {"kld_p99", k.kld_p99},
+          {"kld_max", k.kld_max},
+          {"top1_agree", k.top1_agree},
+          {"top1_agree_stderr", k.top1_agree_stderr},
+          {"rms_delta_p", k.rms_delta_p},
+          {"ppl_fp32", k.reference.ppl},
+          {"delta_ppl", k.candidate.ppl - k.reference.ppl}};
+}
 
 Status RunPerplexity(const PerplexityArgs& args) {
   GPT2Q_ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, MakePool(args.common));
+  GPT2Q_RETURN_IF_ERROR(ValidateQuantOptions(args.quant));
   PerplexityOptions options;
   if (args.ctx_option->count() > 0) options.ctx = args.ctx;
   if (args.stride_option->count() > 0) options.stride = args.stride;
@@ -36,6 +56,8 @@ Status RunPerplexity(const PerplexityArgs& args) {
   }
   GPT2Q_ASSIGN_OR_RETURN(std::string text, ReadTextFile(text_path));
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
+  GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
+                         ApplyQuantOptions(args.quant, loaded.model->mutable_weights(), *pool));
 
   Stopwatch tokenize_watch;
   std::vector<int32_t> tokens = loaded.tokenizer->Encode(text);
@@ -45,13 +67,25 @@ Status RunPerplexity(const PerplexityArgs& args) {
 
   ProgressBar progress("perplexity", static_cast<int64_t>(tokens.size()) - 1);
   options.on_progress = [&progress](int64_t done, int64_t total) { progress.Update(done); };
-  Result<PerplexityResult> evaluated = EvaluatePerplexity(*loaded.model, tokens, options, *pool);
-  progress.Finish();
-  if (!evaluated.ok()) return evaluated.status();
-  const PerplexityResult& r = *evaluated;
+  std::optional<KlStats> kl;
+  PerplexityResult r;
+  if (args.kld) {
+    // The fp32 model, loaded again, runs the same windows beside the quantized one.
+    GPT2Q_ASSIGN_OR_RETURN(LoadedModel reference, LoadModel(args.model, *pool));
+    Result<KlStats> compared = CompareModels(*reference.model, *loaded.model, tokens, options, *pool);
+    progress.Finish();
+    if (!compared.ok()) return compared.status();
+    kl = std::move(compared).value();
+    r = kl->candidate;
+  } else {
+    Result<PerplexityResult> evaluated = EvaluatePerplexity(*loaded.model, tokens, options, *pool);
+    progress.Finish();
+    if (!evaluated.ok()) return evaluated.status();
+    r = std::move(evaluated).value();
+  }
 
   if (args.common.json) {
-    PrintJson({{"model", loaded.name},
+    nlohmann::json out = {{"model", loaded.name},
                {"text", text_path},
                {"text_tokens", text_tokens},
                {"tokens", tokens.size()},
@@ -69,10 +103,18 @@ Status RunPerplexity(const PerplexityArgs& args) {
                {"eval_s", r.eval_s},
                {"tokens_per_s", r.tokens_per_s},
                {"peak_forward_bytes", {{"tracked", r.peak_tracked_bytes}, {"rss", r.peak_rss_bytes}}},
-               {"threads", args.common.threads}});
+               {"threads", args.common.threads}};
+    out.update(QuantizationJson(applied));
+    if (kl) out["kl"] = KlJson(*kl);
+    PrintJson(out);
     return OkStatus();
   }
   fmt::print("model      {}\n", loaded.name);
+  fmt::print("quant      {} (scope {}, {} mode)\n", applied.spec, applied.scope, applied.mode);
+  fmt::print("weights    {} ({:.1f}% smaller than fp32, {:.2f}x); HF footprint {} bytes\n",
+             FormatBytes(applied.memory.weights_bytes), 100 * applied.memory.compression(),
+             applied.memory.ratio(), applied.memory.hf_footprint_bytes);
+  for (const std::string& note : applied.report.notes) fmt::print("note       {}\n", note);
   fmt::print("text       {} ({} tokens{})\n", text_path, text_tokens,
              static_cast<int64_t>(tokens.size()) < text_tokens
                  ? fmt::format(", first {} used", tokens.size())
@@ -81,6 +123,13 @@ Status RunPerplexity(const PerplexityArgs& args) {
              r.tokens_scored);
   fmt::print("loss       {:.6f} ± {:.6f} nats/token\n", r.loss, r.loss_stderr);
   fmt::print("ppl        {:.4f} ± {:.4f}\n", r.ppl, r.ppl_stderr);
+  if (kl) {
+    fmt::print("vs fp32    Δppl {:+.4f} (fp32 {:.4f}); KLD {:.6f} ± {:.6f}, median {:.6f}, p99 {:.6f}, max {:.6f}\n",
+               r.ppl - kl->reference.ppl, kl->reference.ppl, kl->kld_mean, kl->kld_stderr, kl->kld_median,
+               kl->kld_p99, kl->kld_max);
+    fmt::print("           top-1 agreement {:.4f} ± {:.4f}; RMS Δp {:.6f}\n", kl->top1_agree,
+               kl->top1_agree_stderr, kl->rms_delta_p);
+  }
   fmt::print("speed      {:.1f} tokens/s ({:.2f} s, {} threads)\n", r.tokens_per_s, r.eval_s,
              args.common.threads);
   fmt::print("memory     tracked peak {}, peak RSS {}\n", FormatBytes(r.peak_tracked_bytes),
@@ -102,6 +151,9 @@ Command AddPerplexityCommand(CLI::App& app) {
       ->capture_default_str();
   args->max_tokens_option =
       cmd->add_option("--max-tokens", args->max_tokens, "evaluate only the first N tokens of the text");
+  cmd->add_flag("--kld", args->kld,
+                "also run the fp32 model on the same windows: KL divergence, top-1 agreement, Δppl, RMS Δp");
+  AddQuantOptions(cmd, &args->quant);
   AddCommonOptions(cmd, &args->common);
   return {cmd, [args] { return RunPerplexity(*args); }};
 }

@@ -34,6 +34,14 @@ std::shared_ptr<WeightMatrix> OwnedFp32(const std::vector<float>& values, int64_
   return std::make_shared<Fp32Matrix>(data, rows, cols, Fp32Layout::kOutIn, std::move(buffer));
 }
 
+// Returns false for formats of fixed row blocks (llama.cpp's: no options, a
+// block size in bytes) that cannot tile a row of `cols`: the K-quants need
+// multiples of 256, which the shipped model's 128 columns are not.
+bool FitsBlocks(const FormatTraits& format, int64_t cols) {
+  const bool fixed_row_blocks = format.block_bytes > 0 && format.param_keys.empty();
+  return !fixed_row_blocks || cols % format.block_size == 0;
+}
+
 struct Quantized {
   std::shared_ptr<WeightMatrix> matrix;
   TensorStats stats;
@@ -108,6 +116,12 @@ Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spe
       return;
     }
     const bool tied_head = weights.head_tied() && kind == ParamKind::kEmbedding;
+    if (!FitsBlocks(*format, m->cols())) {
+      report.notes.push_back(name + " left in " + m->format() + ": its " + std::to_string(m->cols()) +
+                             " input columns are not a multiple of " + std::string(format->name) +
+                             "'s block of " + std::to_string(format->block_size));
+      return;
+    }
     std::vector<float> values = DequantizeAll(*m, pool);
     auto q = QuantizeTensor(name, values, m->rows(), m->cols(), *format, params, mode, pool);
     if (!q.ok()) {

@@ -1,0 +1,88 @@
+// --quant/--scope/--include/--skip/--mode: parsing, applying and reporting.
+#include "quant_options.h"
+
+#include <fmt/core.h>
+
+namespace gpt2q {
+
+std::string MethodsHelp() {
+  std::string help = "quantization method METHOD[:key=value,...] (default: none, fp32). Methods:";
+  for (const MethodInfo& m : MethodTable()) {
+    help += fmt::format("\n  {}: {}", m.name, m.description);
+    for (const MethodParam& p : m.params) help += fmt::format("\n      {}={:g}  {}", p.key, p.default_value, p.help);
+  }
+  return help;
+}
+
+void AddQuantOptions(CLI::App* cmd, QuantOptions* options) {
+  cmd->add_option("--quant", options->quant, MethodsHelp())->group("Quantization");
+  std::string presets;
+  for (auto p : ScopePresets()) presets += (presets.empty() ? "" : ", ") + std::string(p);
+  cmd->add_option("--scope", options->scope, "which tensors: " + presets)
+      ->capture_default_str()
+      ->group("Quantization");
+  cmd->add_option("--include", options->include,
+                  "also quantize tensors matching these globs (e.g. 'h.*.attn.c_attn.weight')")
+      ->group("Quantization");
+  cmd->add_option("--skip", options->skip, "never quantize tensors matching these globs")
+      ->group("Quantization");
+  cmd->add_option("--mode", options->mode,
+                  "packed: real low-bit storage and kernels; simulate: quantize-dequantize to fp32 "
+                  "(as the notebooks; memory does not shrink)")
+      ->capture_default_str()
+      ->group("Quantization");
+}
+
+Status ValidateQuantOptions(const QuantOptions& options) {
+  if (!options.quant.empty()) GPT2Q_RETURN_IF_ERROR(ParseQuantSpec(options.quant).status());
+  GPT2Q_RETURN_IF_ERROR(MakeScope(options.scope, options.include, options.skip, 0).status());
+  return ParseQuantMode(options.mode).status();
+}
+
+Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, ModelWeights& weights,
+                                              ThreadPool& pool) {
+  AppliedQuantization applied;
+  GPT2Q_ASSIGN_OR_RETURN(QuantMode mode, ParseQuantMode(options.mode));
+  applied.mode = std::string(QuantModeName(mode));
+  applied.spec = "fp32";
+  applied.scope = "-";
+  if (!options.quant.empty()) {
+    GPT2Q_ASSIGN_OR_RETURN(QuantSpec spec, ParseQuantSpec(options.quant));
+    GPT2Q_ASSIGN_OR_RETURN(Scope scope,
+                           MakeScope(options.scope, options.include, options.skip, weights.config.n_layer));
+    GPT2Q_ASSIGN_OR_RETURN(applied.report, QuantizeModel(weights, spec, scope, mode, pool));
+    if (applied.report.tensors.empty()) {
+      return Status::Error("scope '" + scope.Label() + "' selects no tensor of this model");
+    }
+    applied.spec = spec.ToString();
+    applied.scope = scope.Label();
+  }
+  applied.memory = ComputeMemory(weights);
+  return applied;
+}
+
+nlohmann::json QuantizationJson(const AppliedQuantization& a) {
+  nlohmann::json tensors = nlohmann::json::array();
+  for (const TensorStats& t : a.report.tensors) {
+    tensors.push_back({{"name", t.name},
+                       {"format", t.format},
+                       {"shape", {t.rows, t.cols}},
+                       {"bytes", t.bytes},
+                       {"mse", t.mse},
+                       {"sqnr_db", std::isfinite(t.sqnr_db) ? nlohmann::json(t.sqnr_db) : nlohmann::json()},
+                       {"max_abs_err", t.max_abs_err}});
+  }
+  return {{"quant", a.spec},
+          {"scope", a.scope},
+          {"mode", a.mode},
+          {"weights_bytes", a.memory.weights_bytes},
+          {"fp32_bytes", a.memory.fp32_bytes},
+          {"compression", a.memory.compression()},
+          {"compression_ratio", a.memory.ratio()},
+          {"hf_footprint_bytes", a.memory.hf_footprint_bytes},
+          {"quantize_s", a.report.seconds},
+          {"notes", a.report.notes},
+          {"tensors", tensors}};
+}
+
+}  // namespace gpt2q

@@ -12,6 +12,7 @@
 #include "core/timer.h"
 #include "model/kv_cache.h"
 #include "progress.h"
+#include "quant_options.h"
 #include "text/text_file.h"
 
 namespace gpt2q {
@@ -25,12 +26,66 @@ struct BenchArgs {
   int64_t tokens = 1024;
   int64_t decode_tokens = 128;
   int repeat = 5;
+  std::vector<std::string> quants;  // methods timed after fp32, each on a fresh copy of the model
+  QuantOptions quant;               // scope and mode for them
+};
+
+// Prefill and decode rates of one model, medians of `repeat` runs after a warm-up.
+struct ModelTiming {
+  double prefill = 0, decode = 0;
+  std::vector<double> prefill_runs, decode_runs;
 };
 
 double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const size_t n = values.size();
   return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+ModelTiming TimeModel(const GPT2& model, const BenchArgs& args, bool prefill, bool decode,
+                      std::mt19937_64& rng, ThreadPool& pool, const std::function<void()>& tick) {
+  const GPT2Config& config = model.config();
+  std::uniform_int_distribution<int32_t> random_token(0, static_cast<int32_t>(config.n_vocab) - 1);
+  ModelTiming timing;
+  if (prefill) {
+    // One window of `tokens` tokens with logits at every position (the perplexity workload).
+    std::vector<int32_t> tokens(args.tokens);
+    for (int32_t& t : tokens) t = random_token(rng);
+    AlignedBuffer logits(static_cast<size_t>(args.tokens * config.n_vocab) * sizeof(float));
+    KVCache cache(config, 1, args.tokens);
+    std::vector<double> rates;
+    for (int r = -1; r < args.repeat; ++r) {  // run -1 warms up (page faults, caches)
+      cache.Clear();
+      Stopwatch watch;
+      model.Forward(tokens.data(), 1, args.tokens, cache, LogitsMode::kAll, logits.as<float>(), pool);
+      if (r < 0) continue;
+      rates.push_back(args.tokens / watch.Seconds());
+      tick();
+    }
+    timing.prefill = Median(rates);
+    timing.prefill_runs = rates;
+  }
+  if (decode) {
+    // Batch 1, one token per Forward call from an empty cache, logits of that token.
+    AlignedBuffer logits(static_cast<size_t>(config.n_vocab) * sizeof(float));
+    KVCache cache(config, 1, args.decode_tokens);
+    std::vector<double> rates;
+    for (int r = -1; r < args.repeat; ++r) {  // run -1 warms up
+      cache.Clear();
+      int32_t token = random_token(rng);
+      Stopwatch watch;
+      for (int64_t i = 0; i < args.decode_tokens; ++i) {
+        model.Forward(&token, 1, 1, cache, LogitsMode::kLast, logits.as<float>(), pool);
+        token = random_token(rng);
+      }
+      if (r < 0) continue;
+      rates.push_back(args.decode_tokens / watch.Seconds());
+      tick();
+    }
+    timing.decode = Median(rates);
+    timing.decode_runs = rates;
+  }
+  return timing;
 }
 
 Status RunBench(const BenchArgs& args) {
@@ -45,8 +100,9 @@ Status RunBench(const BenchArgs& args) {
   if (args.repeat < 1) return Status::Error(fmt::format("--repeat {} must be >= 1", args.repeat));
   GPT2Q_ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, MakePool(args.common));
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
-  const GPT2& model = *loaded.model;
-  const GPT2Config& config = model.config();
+  GPT2Q_RETURN_IF_ERROR(ValidateQuantOptions(args.quant));
+  for (const std::string& q : args.quants) GPT2Q_RETURN_IF_ERROR(ParseQuantSpec(q).status());
+  const GPT2Config config = loaded.model->config();
   if (prefill && (args.tokens < 1 || args.tokens > config.n_ctx)) {
     return Status::Error(fmt::format("--tokens {} is outside [1, n_ctx = {}]", args.tokens, config.n_ctx));
   }
@@ -57,45 +113,47 @@ Status RunBench(const BenchArgs& args) {
 
   nlohmann::json out = {{"model", loaded.name}, {"threads", args.common.threads}, {"repeat", args.repeat}};
   std::mt19937_64 rng(7);
-  std::uniform_int_distribution<int32_t> random_token(0, static_cast<int32_t>(config.n_vocab) - 1);
-  ProgressBar progress("bench", args.repeat * (prefill + decode + tokenizer_bench));
+  ProgressBar progress("bench", args.repeat * ((prefill + decode) * (1 + static_cast<int64_t>(args.quants.size())) +
+                                               tokenizer_bench));
   int64_t steps = 0;
 
-  if (prefill) {
-    // One window of `tokens` tokens with logits at every position (the perplexity workload).
-    std::vector<int32_t> tokens(args.tokens);
-    for (int32_t& t : tokens) t = random_token(rng);
-    AlignedBuffer logits(static_cast<size_t>(args.tokens * config.n_vocab) * sizeof(float));
-    KVCache cache(config, 1, args.tokens);
-    std::vector<double> rates;
-    for (int r = -1; r < args.repeat; ++r) {  // run -1 warms up (page faults, caches)
-      cache.Clear();
-      Stopwatch watch;
-      model.Forward(tokens.data(), 1, args.tokens, cache, LogitsMode::kAll, logits.as<float>(), *pool);
-      if (r < 0) continue;
-      rates.push_back(args.tokens / watch.Seconds());
-      progress.Update(++steps);
+  std::vector<std::pair<std::string, AppliedQuantization>> rows;
+  std::vector<ModelTiming> timings;
+  for (size_t m = 0; m <= args.quants.size() && (prefill || decode); ++m) {
+    AppliedQuantization applied;
+    if (m == 0) {
+      GPT2Q_ASSIGN_OR_RETURN(applied, ApplyQuantOptions(QuantOptions{}, loaded.model->mutable_weights(), *pool));
+    } else {
+      // A fresh copy of the model for every method (quantization works in place).
+      GPT2Q_ASSIGN_OR_RETURN(LoadedModel copy, LoadModel(args.model, *pool));
+      loaded.model = std::move(copy.model);
+      QuantOptions options = args.quant;
+      options.quant = args.quants[m - 1];
+      GPT2Q_ASSIGN_OR_RETURN(applied, ApplyQuantOptions(options, loaded.model->mutable_weights(), *pool));
     }
-    out["prefill"] = {{"tokens", args.tokens}, {"tokens_per_s", Median(rates)}, {"runs", rates}};
+    timings.push_back(TimeModel(*loaded.model, args, prefill, decode, rng, *pool, [&] { progress.Update(++steps); }));
+    rows.emplace_back(applied.spec, std::move(applied));
   }
-  if (decode) {
-    // Batch 1, one token per Forward call from an empty cache, logits of that token.
-    AlignedBuffer logits(static_cast<size_t>(config.n_vocab) * sizeof(float));
-    KVCache cache(config, 1, args.decode_tokens);
-    std::vector<double> rates;
-    for (int r = -1; r < args.repeat; ++r) {  // run -1 warms up
-      cache.Clear();
-      int32_t token = random_token(rng);
-      Stopwatch watch;
-      for (int64_t i = 0; i < args.decode_tokens; ++i) {
-        model.Forward(&token, 1, 1, cache, LogitsMode::kLast, logits.as<float>(), *pool);
-        token = random_token(rng);
+  if (!rows.empty()) {
+    nlohmann::json table = nlohmann::json::array();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      nlohmann::json row = QuantizationJson(rows[i].second);
+      row.erase("tensors");
+      if (prefill) {
+        row["prefill_tokens_per_s"] = timings[i].prefill;
+        row["prefill_runs"] = timings[i].prefill_runs;
+        row["prefill_vs_fp32"] = timings[i].prefill / timings[0].prefill;
       }
-      if (r < 0) continue;
-      rates.push_back(args.decode_tokens / watch.Seconds());
-      progress.Update(++steps);
+      if (decode) {
+        row["decode_tokens_per_s"] = timings[i].decode;
+        row["decode_runs"] = timings[i].decode_runs;
+        row["decode_vs_fp32"] = timings[i].decode / timings[0].decode;
+      }
+      table.push_back(row);
     }
-    out["decode"] = {{"tokens", args.decode_tokens}, {"tokens_per_s", Median(rates)}, {"runs", rates}};
+    out["methods"] = table;
+    out["prefill_tokens"] = args.tokens;
+    out["decode_tokens"] = args.decode_tokens;
   }
   if (tokenizer_bench) {
     std::string path = args.text;
@@ -123,13 +181,16 @@ Status RunBench(const BenchArgs& args) {
     return OkStatus();
   }
   fmt::print("model      {} ({} threads, median of {})\n", loaded.name, args.common.threads, args.repeat);
-  if (prefill) {
-    fmt::print("prefill    {:.1f} tokens/s  (1 x {} tokens, all logits)\n",
-               out["prefill"]["tokens_per_s"].get<double>(), args.tokens);
-  }
-  if (decode) {
-    fmt::print("decode     {:.1f} tokens/s  (batch 1, {} tokens)\n",
-               out["decode"]["tokens_per_s"].get<double>(), args.decode_tokens);
+  if (!rows.empty()) {
+    fmt::print("{} tokens prefilled (all logits), {} decoded at batch 1\n", args.tokens, args.decode_tokens);
+    fmt::print("{:<28} {:>11} {:>11} {:>9} {:>11} {:>9}\n", "method", "weights", "prefill t/s", "x fp32",
+               "decode t/s", "x fp32");
+    for (size_t i = 0; i < rows.size(); ++i) {
+      fmt::print("{:<28} {:>11} {:>11.1f} {:>9.2f} {:>11.1f} {:>9.2f}\n", rows[i].first,
+                 FormatBytes(rows[i].second.memory.weights_bytes), timings[i].prefill,
+                 prefill ? timings[i].prefill / timings[0].prefill : 0.0, timings[i].decode,
+                 decode ? timings[i].decode / timings[0].decode : 0.0);
+    }
   }
   if (tokenizer_bench) {
     fmt::print("tokenizer  {:.2f} MB/s  (cold cache, {} bytes)\n",
@@ -150,6 +211,13 @@ Command AddBenchCommand(CLI::App& app) {
   cmd->add_option("--decode-tokens", args->decode_tokens, "tokens decoded one at a time")->capture_default_str();
   cmd->add_option("--repeat", args->repeat, "timed runs per measurement, after one warm-up run; the median is reported")->capture_default_str();
   cmd->add_option("--text", args->text, "text for the tokenizer benchmark (default: the shipped held-out text)");
+  cmd->add_option("--quant", args->quants,
+                  "methods to time after fp32 in the same run, each a METHOD[:key=value,...] (repeatable)")
+      ->group("Quantization");
+  std::string presets;
+  for (auto p : ScopePresets()) presets += (presets.empty() ? "" : ", ") + std::string(p);
+  cmd->add_option("--scope", args->quant.scope, "which tensors: " + presets)->capture_default_str()->group("Quantization");
+  cmd->add_option("--mode", args->quant.mode, "packed or simulate")->capture_default_str()->group("Quantization");
   AddCommonOptions(cmd, &args->common);
   return {cmd, [args] { return RunBench(*args); }};
 }

@@ -10,6 +10,10 @@
 #include "kernels/blas.h"
 
 namespace gpt2q {
+namespace {
+// Below this many activation rows, matrix-vector products beat SGEMM.
+constexpr int64_t kMinGemmRows = 4;
+}  // namespace
 
 Fp32Matrix::Fp32Matrix(const float* data, int64_t rows, int64_t cols, Fp32Layout layout,
                        std::shared_ptr<const void> owner)
@@ -27,7 +31,19 @@ void Fp32Matrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool)
   pool.ParallelFor(n_chunks, [&](int64_t c) {
     const int64_t o0 = c * chunk;
     const int64_t width = std::min(chunk, out - o0);
-    if (layout_ == Fp32Layout::kInOut) {
+    if (n < kMinGemmRows) {
+      // Few rows (decode): matrix-vector products stream the weights once per
+      // row; SGEMM would first pack (copy) the whole weight panel.
+      for (int64_t r = 0; r < n; ++r) {
+        if (layout_ == Fp32Layout::kInOut) {
+          cblas_sgemv(CblasRowMajor, CblasTrans, in, width, 1.0f, data_ + o0, out, x + r * in, 1, 0.0f,
+                      y + r * out + o0, 1);
+        } else {
+          cblas_sgemv(CblasRowMajor, CblasNoTrans, width, in, 1.0f, data_ + o0 * in, in, x + r * in, 1, 0.0f,
+                      y + r * out + o0, 1);
+        }
+      }
+    } else if (layout_ == Fp32Layout::kInOut) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, width, in, 1.0f, x, in,
                   data_ + o0, out, 0.0f, y + o0, out);
     } else {

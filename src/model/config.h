@@ -26,6 +26,8 @@ struct GPT2Config {
 // Parses a Hugging Face config.json. Errors name the file, the key and
 // expected vs actual (e.g. activation_function must be gelu_new).
 Result<GPT2Config> ParseConfigJson(const std::string& path);
+// Parses config.json text already in memory; `path` is only used in messages.
+Result<GPT2Config> ParseConfigJsonText(const std::string& path, const std::string& text);
 
 // Returns the exact shapes of gpt2, gpt2-medium, gpt2-large or gpt2-xl;
 // an error listing the valid names otherwise.

@@ -13,5 +13,7 @@ Command AddTokenizeCommand(CLI::App& app);
 Command AddGenerateCommand(CLI::App& app);
 Command AddPerplexityCommand(CLI::App& app);
 Command AddBenchCommand(CLI::App& app);
+Command AddCompareCommand(CLI::App& app);
+Command AddHistCommand(CLI::App& app);
 
 }  // namespace gpt2q

@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
   std::vector<gpt2q::Command> commands = {
       gpt2q::AddInfoCommand(app),       gpt2q::AddTokenizeCommand(app),
       gpt2q::AddGenerateCommand(app),   gpt2q::AddPerplexityCommand(app),
-      gpt2q::AddBenchCommand(app),
+      gpt2q::AddBenchCommand(app),      gpt2q::AddCompareCommand(app),
+      gpt2q::AddHistCommand(app),
   };
   try {
     app.parse(argc, argv);

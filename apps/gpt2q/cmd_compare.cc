@@ -1,0 +1,364 @@
+// gpt2q compare: fp32 and every requested method × scope on the same windows
+// of one text — memory, perplexity, KL divergence against fp32, speed, weight
+// histograms, per-tensor error and generated samples — written as tables,
+// figures and a self-contained HTML report. Also gpt2q hist (the histograms alone).
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <set>
+
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include "commands.h"
+#include "core/memory_stats.h"
+#include "eval/generate.h"
+#include "eval/kl_divergence.h"
+#include "progress.h"
+#include "quant_options.h"
+#include "report/histogram.h"
+#include "report/report.h"
+#include "report/results_io.h"
+#include "text/text_file.h"
+
+namespace gpt2q {
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+// One quantized model to build and measure.
+struct Run {
+  std::string method;  // spec string as given
+  std::string scope;
+  std::string mode;
+};
+
+struct CompareArgs {
+  CommonOptions common;
+  ModelOptions model;
+  std::string text;
+  std::vector<std::string> methods;  // empty = every method
+  std::vector<std::string> scopes = {"linear"};
+  std::string mode = "packed";
+  bool selective = true;  // the report's extra scopes and the notebooks' all-params runs
+  std::string out = "gpt2q-report";
+  std::string sort = "ppl";
+  int64_t ctx = 0, stride = 0, max_tokens = 8192;
+  CLI::Option *ctx_option = nullptr, *stride_option = nullptr;
+  std::vector<std::string> prompts = {"I have a dream", "The future of AI is"};
+  int64_t top_k = 30;
+  int64_t max_length = 50;
+  uint64_t seed = 0;
+  bool self_ppl = false;
+  HistogramOptions histogram;
+  int hist_columns = 2;
+};
+
+// Returns the runs of the default experiment, or of --methods × --scopes.
+std::vector<Run> PlanRuns(const CompareArgs& args) {
+  std::vector<std::string> methods = args.methods;
+  const bool default_methods = methods.empty();
+  if (default_methods) {
+    for (const MethodInfo& m : MethodTable()) {
+      if (m.name != "fp32") methods.emplace_back(m.name);
+    }
+  }
+  std::vector<Run> runs;
+  std::set<std::string> seen;
+  auto add = [&](const std::string& method, const std::string& scope, const std::string& mode) {
+    if (seen.insert(method + "|" + scope + "|" + mode).second) runs.push_back({method, scope, mode});
+  };
+  for (const std::string& method : methods) {
+    for (const std::string& scope : args.scopes) add(method, scope, args.mode);
+  }
+  if (default_methods && args.selective) {
+    // The report's selective-quantization study, and the notebooks' all-params runs.
+    for (const char* method : {"absmax", "llm-int8", "nf4"}) {
+      for (const char* scope : {"linear", "no-lm-head", "lm-head", "last4-attn", "qkv"}) {
+        add(method, scope, args.mode);
+      }
+    }
+    for (const char* method : {"absmax", "zeropoint"}) add(method, "all-params", "simulate");
+  }
+  return runs;
+}
+
+std::string IsoDate() {
+  std::time_t now = std::time(nullptr);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return buffer;
+}
+
+// Returns the command line that reproduces this run.
+std::string CommandLine(const CompareArgs& args, const std::string& model_arg) {
+  std::string cmd = "gpt2q compare";
+  if (!model_arg.empty()) cmd += " " + model_arg;
+  if (!args.text.empty()) cmd += " --text " + args.text;
+  if (!args.methods.empty()) {
+    cmd += " --methods";
+    for (const auto& m : args.methods) cmd += " " + m;
+  }
+  cmd += " --scopes";
+  for (const auto& s : args.scopes) cmd += " " + s;
+  cmd += fmt::format(" --mode {} --max-tokens {} --seed {} --top-k {} --max-length {}", args.mode,
+                     args.max_tokens, args.seed, args.top_k, args.max_length);
+  if (args.ctx_option->count()) cmd += fmt::format(" --ctx {}", args.ctx);
+  if (args.stride_option->count()) cmd += fmt::format(" --stride {}", args.stride);
+  if (!args.selective) cmd += " --no-selective";
+  if (args.self_ppl) cmd += " --self-ppl";
+  return cmd;
+}
+
+// Generates every prompt with the same seed and settings.
+Result<std::vector<Sample>> MakeSamples(const GPT2& model, const Tokenizer& tokenizer, const CompareArgs& args,
+                                        ThreadPool& pool, std::vector<std::string>* notes) {
+  std::vector<Sample> samples;
+  GenerateOptions options;
+  options.max_length = std::min<int64_t>(args.max_length, model.config().n_ctx);
+  options.sampling.top_k = args.top_k;
+  options.seed = args.seed;
+  for (const std::string& prompt : args.prompts) {
+    GPT2Q_ASSIGN_OR_RETURN(GeneratedText g, GenerateText(model, tokenizer, prompt, options, pool));
+    samples.push_back({prompt, g.text});
+    if (args.self_ppl && g.result.ids.size() >= 2) {
+      // The notebooks' own measure: the model's perplexity on the text it generated.
+      PerplexityOptions self;
+      self.ctx = static_cast<int64_t>(g.result.ids.size());
+      self.stride = *self.ctx;
+      GPT2Q_ASSIGN_OR_RETURN(PerplexityResult r, EvaluatePerplexity(model, g.result.ids, self, pool));
+      notes->push_back(fmt::format("self-ppl (ppl on its own generated text) for \"{}\": {:.3f}", prompt, r.ppl));
+    }
+  }
+  return samples;
+}
+
+// Fills the histogram of `quantized`'s tensors named in `stats` against `original`.
+Result<HistogramData> WeightHistogram(const std::string& model_name, const std::string& label,
+                                      const ModelWeights& original, const ModelWeights& quantized,
+                                      const std::vector<TensorStats>& stats, const HistogramOptions& options,
+                                      ThreadPool& pool) {
+  std::set<std::string> names;
+  for (const auto& t : stats) names.insert(t.name);
+  std::vector<std::vector<float>> before, after;
+  auto collect = [&](const ModelWeights& w, std::vector<std::vector<float>>& out) {
+    ForEachMatrix(const_cast<ModelWeights&>(w),
+                  [&](const std::string& name, ParamKind, std::shared_ptr<WeightMatrix>& m) {
+                    if (names.count(name)) out.push_back(DequantizeAll(*m, pool));
+                  });
+    ForEachVector(const_cast<ModelWeights&>(w), [&](const std::string& name, ParamKind, FloatSpan& s) {
+      if (names.count(name)) out.emplace_back(s.data, s.data + s.size);
+    });
+  };
+  collect(original, before);
+  collect(quantized, after);
+  // A head untied by the scope is listed under its own name in the quantized model only.
+  if (names.count("lm_head.weight") && original.head_tied()) before.push_back(DequantizeAll(*original.lm_head, pool));
+  std::vector<std::span<const float>> a, b;
+  for (const auto& v : before) a.emplace_back(v);
+  for (const auto& v : after) b.emplace_back(v);
+  return MakeHistogram(model_name, label, a, b, options);
+}
+
+MethodResult ResultFromRun(const Run& run, const AppliedQuantization& applied, const KlStats* kl,
+                           const PerplexityResult& ppl, double ppl_fp32) {
+  MethodResult r;
+  r.method = applied.spec;
+  r.scope = applied.scope == "-" ? "-" : applied.scope;
+  r.mode = applied.mode;
+  std::set<std::string> formats;
+  for (const auto& t : applied.report.tensors) formats.insert(t.format);
+  r.format = formats.empty() ? "fp32" : fmt::format("{}", fmt::join(formats, "+"));
+  r.weights_bytes = applied.memory.weights_bytes;
+  r.fp32_bytes = applied.memory.fp32_bytes;
+  r.hf_footprint_bytes = applied.memory.hf_footprint_bytes;
+  r.peak_forward_bytes = ppl.peak_tracked_bytes;
+  r.loss = ppl.loss;
+  r.ppl = ppl.ppl;
+  r.ppl_stderr = ppl.ppl_stderr;
+  r.delta_ppl = ppl.ppl - ppl_fp32;
+  if (kl) {
+    r.kld_mean = kl->kld_mean;
+    r.kld_stderr = kl->kld_stderr;
+    r.kld_median = kl->kld_median;
+    r.kld_p99 = kl->kld_p99;
+    r.kld_max = kl->kld_max;
+    r.top1_agree = kl->top1_agree;
+    r.top1_agree_stderr = kl->top1_agree_stderr;
+    r.rms_delta_p = kl->rms_delta_p;
+  }
+  r.eval_s = ppl.eval_s;
+  r.tokens_per_s = ppl.tokens_per_s;
+  r.quantize_s = applied.report.seconds;
+  for (const auto& t : applied.report.tensors) r.per_tensor.push_back({t.name, t.mse, t.sqnr_db, t.max_abs_err});
+  r.notes = applied.report.notes;
+  if (run.mode == "simulate" && run.method != "fp32") {
+    r.notes.push_back("simulate: weights quantize-dequantized to fp32; memory does not shrink");
+  }
+  return r;
+}
+
+Status RunCompare(const CompareArgs& args, bool histograms_only) {
+  // Every argument is checked before any work starts.
+  GPT2Q_ASSIGN_OR_RETURN(SortKey sort_key, ParseSortKey(args.sort));
+  GPT2Q_RETURN_IF_ERROR(ValidateHistogramOptions(args.histogram));
+  if (args.max_tokens < 2) return Status::Error(fmt::format("--max-tokens {} must be >= 2", args.max_tokens));
+  const std::vector<Run> runs = PlanRuns(args);
+  for (const Run& run : runs) {
+    GPT2Q_RETURN_IF_ERROR(ValidateQuantOptions(QuantOptions{run.method, run.scope, {}, {}, run.mode}));
+  }
+  GPT2Q_ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, MakePool(args.common));
+  std::string text_path = args.text;
+  if (text_path.empty()) {
+    GPT2Q_ASSIGN_OR_RETURN(text_path, ShippedTextPath());
+  }
+  GPT2Q_ASSIGN_OR_RETURN(std::string text, ReadTextFile(text_path));
+  if (text.empty()) return Status::Error(text_path + ": the text is empty");
+  GPT2Q_ASSIGN_OR_RETURN(LoadedModel base, LoadModel(args.model, *pool));
+  const GPT2Config config = base.model->config();
+  std::vector<int32_t> tokens = base.tokenizer->Encode(text);
+  const int64_t text_tokens = static_cast<int64_t>(tokens.size());
+  if (text_tokens > args.max_tokens) tokens.resize(args.max_tokens);
+  PerplexityOptions ppl_options;
+  ppl_options.ctx = args.ctx_option->count() ? args.ctx : config.n_ctx;
+  if (args.stride_option->count()) ppl_options.stride = args.stride;
+  if (static_cast<int64_t>(tokens.size()) < *ppl_options.ctx + 1 && !histograms_only) {
+    return Status::Error(fmt::format("{}: {} tokens used, shorter than one window of ctx {} (+1 target)", text_path,
+                                     tokens.size(), *ppl_options.ctx));
+  }
+
+  RunInfo info;
+  info.model_name = base.name.substr(base.name.find_last_of('/') + 1);
+  info.model_path = base.name;
+  info.config = {config.n_embd, config.n_layer, config.n_head, config.n_ctx, config.n_vocab,
+                 config.n_inner, config.layer_norm_epsilon, "gelu_new", config.ParameterCount()};
+  info.text_path = text_path;
+  info.text_chars = static_cast<int64_t>(text.size());
+  info.text_tokens = static_cast<int64_t>(tokens.size());
+  info.text = base.tokenizer->Decode(tokens).value();
+  info.ctx = *ppl_options.ctx;
+  info.stride = ppl_options.stride.value_or(*ppl_options.ctx / 2);
+  info.seed = args.seed;
+  info.threads = args.common.threads;
+  info.version = kVersion;
+  info.date = IsoDate();
+  info.command_line = CommandLine(args, args.model.synthetic.empty() ? args.model.model : "--synthetic " + args.model.synthetic);
+  info.settings = {{"text tokens (whole text)", std::to_string(text_tokens)},
+                   {"max tokens", std::to_string(args.max_tokens)},
+                   {"default mode", args.mode},
+                   {"prompts", fmt::format("{}", fmt::join(args.prompts, " | "))},
+                   {"sampling", fmt::format("top-k {}, max-length {}, seed {}", args.top_k, args.max_length, args.seed)},
+                   {"histogram", fmt::format("{} bins over [{}, {}]", args.histogram.bins, args.histogram.lo,
+                                             args.histogram.hi)}};
+
+  ProgressBar progress(histograms_only ? "hist" : "compare", static_cast<int64_t>(runs.size() + 1));
+  std::vector<MethodResult> results;
+  std::vector<HistogramData> histograms;
+  std::set<std::string> histogram_methods;
+  PerplexityResult fp32_ppl;
+  if (!histograms_only) {
+    GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization none, ApplyQuantOptions(QuantOptions{}, base.model->mutable_weights(), *pool));
+    ResetTrackedPeak();
+    GPT2Q_ASSIGN_OR_RETURN(fp32_ppl, EvaluatePerplexity(*base.model, tokens, ppl_options, *pool));
+    MethodResult fp32 = ResultFromRun({"fp32", "-", "packed"}, none, nullptr, fp32_ppl, fp32_ppl.ppl);
+    fp32.kld_mean = fp32.kld_median = fp32.kld_p99 = fp32.kld_max = fp32.kld_stderr = 0;
+    fp32.top1_agree = 1;
+    fp32.rms_delta_p = 0;
+    GPT2Q_ASSIGN_OR_RETURN(fp32.samples, MakeSamples(*base.model, *base.tokenizer, args, *pool, &fp32.notes));
+    results.push_back(std::move(fp32));
+  }
+  progress.Update(1);
+
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const Run& run = runs[i];
+    GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
+    GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
+                           ApplyQuantOptions(QuantOptions{run.method, run.scope, {}, {}, run.mode},
+                                             loaded.model->mutable_weights(), *pool));
+    // One histogram panel per method: its first scope's tensors.
+    if (histogram_methods.insert(run.method).second) {
+      GPT2Q_ASSIGN_OR_RETURN(HistogramData h,
+                             WeightHistogram(info.model_name, applied.spec, base.model->weights(),
+                                             loaded.model->weights(), applied.report.tensors, args.histogram, *pool));
+      histograms.push_back(std::move(h));
+    }
+    if (!histograms_only) {
+      ResetTrackedPeak();
+      GPT2Q_ASSIGN_OR_RETURN(KlStats kl, CompareModels(*base.model, *loaded.model, tokens, ppl_options, *pool));
+      MethodResult r = ResultFromRun(run, applied, &kl, kl.candidate, fp32_ppl.ppl);
+      GPT2Q_ASSIGN_OR_RETURN(r.samples, MakeSamples(*loaded.model, *base.tokenizer, args, *pool, &r.notes));
+      results.push_back(std::move(r));
+    }
+    progress.Update(static_cast<int64_t>(i + 2));
+  }
+  progress.Finish();
+
+  if (histograms_only) {
+    std::error_code error;
+    std::filesystem::create_directories(args.out, error);
+    if (error) return Status::Error(args.out + ": cannot create the folder: " + error.message());
+    HistogramPlotOptions plot;
+    plot.columns = args.hist_columns;
+    GPT2Q_RETURN_IF_ERROR(PlotHistogramGrid(histograms, args.out + "/weights", plot));
+    fmt::print("wrote {0}/weights.png and {0}/weights.svg ({1} panels)\n", args.out, histograms.size());
+    return OkStatus();
+  }
+  SortResults(results, sort_key);
+  ReportOptions report_options;
+  report_options.histogram.columns = args.hist_columns;
+  GPT2Q_ASSIGN_OR_RETURN(ReportFiles files, WriteReport(args.out, info, results, histograms, report_options));
+  if (args.common.json) {
+    PrintJson(ResultsToJson(info, results));
+    return OkStatus();
+  }
+  fmt::print("{}\n", FormatTerminalTable(results));
+  fmt::print("report: {}\n", files.report_html);
+  return OkStatus();
+}
+
+void AddCompareOptions(CLI::App* cmd, CompareArgs* args, bool full) {
+  AddModelOptions(cmd, &args->model);
+  cmd->add_option("--text", args->text, "UTF-8 text file (default: the shipped tinyshakespeare-heldout.txt)");
+  cmd->add_option("--methods", args->methods,
+                  "METHOD[:key=value,...] specs (default: every method; see `gpt2q perplexity --help`)");
+  cmd->add_option("--scopes", args->scopes, "scopes each method runs on")->capture_default_str();
+  cmd->add_option("--mode", args->mode, "packed or simulate")->capture_default_str();
+  cmd->add_option("--out", args->out, "output folder")->capture_default_str();
+  cmd->add_option("--max-tokens", args->max_tokens, "evaluate the first N tokens of the text")->capture_default_str();
+  args->ctx_option = cmd->add_option("--ctx", args->ctx, "window length in tokens (default: n_ctx)");
+  args->stride_option = cmd->add_option("--stride", args->stride, "window step (default: ctx/2)");
+  cmd->add_option("--bins", args->histogram.bins, "histogram bins")->capture_default_str();
+  cmd->add_option("--hist-lo", args->histogram.lo, "histogram range start")->capture_default_str();
+  cmd->add_option("--hist-hi", args->histogram.hi, "histogram range end")->capture_default_str();
+  cmd->add_option("--hist-columns", args->hist_columns, "histogram panels per row")->capture_default_str();
+  if (!full) return;
+  cmd->add_flag("!--no-selective", args->selective,
+                "with the default methods, skip the report's selective scopes and the all-params runs");
+  cmd->add_option("--sort", args->sort, "table order: ppl, kld, bytes or speed")->capture_default_str();
+  cmd->add_option("--prompts", args->prompts, "prompts every method continues")->capture_default_str();
+  cmd->add_option("--top-k", args->top_k, "sampling: top-k")->capture_default_str();
+  cmd->add_option("--max-length", args->max_length, "prompt + new tokens")->capture_default_str();
+  cmd->add_option("--seed", args->seed, "sampling seed, the same for every method")->capture_default_str();
+  cmd->add_flag("--self-ppl", args->self_ppl, "also the notebooks' measure: each model's ppl on its own samples");
+}
+
+}  // namespace
+
+Command AddCompareCommand(CLI::App& app) {
+  auto args = std::make_shared<CompareArgs>();
+  CLI::App* cmd = app.add_subcommand("compare", "every method x scope side by side: tables, figures, samples, report.html");
+  AddCompareOptions(cmd, args.get(), true);
+  AddCommonOptions(cmd, &args->common);
+  return {cmd, [args] { return RunCompare(*args, false); }};
+}
+
+Command AddHistCommand(CLI::App& app) {
+  auto args = std::make_shared<CompareArgs>();
+  args->out = "gpt2q-hist";
+  CLI::App* cmd = app.add_subcommand("hist", "weight histograms: original vs dequantized, one panel per method");
+  AddCompareOptions(cmd, args.get(), false);
+  AddCommonOptions(cmd, &args->common);
+  return {cmd, [args] { return RunCompare(*args, true); }};
+}
+
+}  // namespace gpt2q

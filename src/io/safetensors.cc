@@ -265,8 +265,11 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return Status::Error(path + ": cannot create: " + std::strerror(errno));
+  // Written beside `path` and renamed over it, so that a mapping of the old
+  // file (tensors being saved from it) stays valid while this one is written.
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) return Status::Error(tmp + ": cannot create: " + std::strerror(errno));
   uint8_t len[8];
   uint64_t n = text.size();
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
@@ -284,7 +287,14 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite
     ok = false;
     err = errno;
   }
-  if (!ok) return Status::Error(path + ": write failed: " + std::strerror(err));
+  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok) {
+    std::remove(tmp.c_str());
+    return Status::Error(path + ": write failed: " + std::strerror(err));
+  }
   return OkStatus();
 }
 

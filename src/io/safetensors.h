@@ -78,8 +78,10 @@ struct TensorToWrite {
 };
 
 // Writes a safetensors file: the JSON header padded with spaces to a multiple
-// of 8, then the tensors' bytes packed in the order given. Fails if a tensor's
-// nbytes does not equal numel * dtype size, a name repeats, or I/O fails.
+// of 8, then the tensors' bytes packed in the order given. The file is written
+// as `path`.tmp and renamed, so tensors may come from a mapping of `path` itself.
+// Fails if a tensor's nbytes does not equal numel * dtype size, a name
+// repeats, or I/O fails.
 Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                         const std::map<std::string, std::string>& metadata = {});
 

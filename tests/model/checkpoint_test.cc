@@ -132,6 +132,19 @@ TEST(Checkpoint, UntiedHeadIsSavedAndLoaded) {
   EXPECT_TRUE(loaded->head_tied());
 }
 
+TEST(Checkpoint, SavingOverTheLoadedFolderKeepsTheMappedWeightsValid) {
+  const std::string dir = testing::MakeTempDir("ckpt");
+  testing::WriteTinyCheckpoint(dir);
+  auto w = LoadCheckpoint(dir);
+  ASSERT_TRUE(w.ok()) << w.message();
+  // F32 weights point into the mapping of dir/model.safetensors, which is replaced.
+  ASSERT_TRUE(SaveCheckpoint(*w, dir, Dtype::kF32, false).ok());
+  auto again = LoadCheckpoint(dir);
+  ASSERT_TRUE(again.ok()) << again.message();
+  EXPECT_EQ(MaxRelativeError(*w, *again), 0.0);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/model.safetensors.tmp"));
+}
+
 TEST(Checkpoint, IgnoresAttentionMaskBuffers) {
   const std::string dir = testing::MakeTempDir("ckpt");
   testing::WriteTinyCheckpoint(dir);

@@ -43,7 +43,7 @@ struct CompareArgs {
   bool selective = true;  // the report's extra scopes and the notebooks' all-params runs
   std::string out = "gpt2q-report";
   std::string sort = "ppl";
-  int64_t ctx = 0, stride = 0, max_tokens = 8192;
+  int64_t ctx = 0, stride = 0, max_tokens = 4096;
   CLI::Option *ctx_option = nullptr, *stride_option = nullptr;
   std::vector<std::string> prompts = {"I have a dream", "The future of AI is"};
   int64_t top_k = 30;
@@ -198,6 +198,23 @@ MethodResult ResultFromRun(const Run& run, const AppliedQuantization& applied, c
   return r;
 }
 
+// Writes the histogram counts behind weights.png, so they can be checked or re-plotted.
+Status WriteHistogramsJson(const std::string& path, const std::vector<HistogramData>& histograms) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const HistogramData& h : histograms) {
+    out.push_back({{"model", h.model_name},
+                   {"method", h.method_label},
+                   {"bin_edges", h.bin_edges},
+                   {"original_counts", h.original_counts},
+                   {"quantized_counts", h.quantized_counts},
+                   {"original_plotted", h.original_plotted},
+                   {"quantized_plotted", h.quantized_plotted},
+                   {"original_total", h.original_total},
+                   {"quantized_total", h.quantized_total}});
+  }
+  return WriteTextFile(path, out.dump(1) + "\n");
+}
+
 Status RunCompare(const CompareArgs& args, bool histograms_only) {
   // Every argument is checked before any work starts.
   GPT2Q_ASSIGN_OR_RETURN(SortKey sort_key, ParseSortKey(args.sort));
@@ -278,7 +295,7 @@ Status RunCompare(const CompareArgs& args, bool histograms_only) {
     // One histogram panel per method: its first scope's tensors.
     if (histogram_methods.insert(run.method).second) {
       GPT2Q_ASSIGN_OR_RETURN(HistogramData h,
-                             WeightHistogram(info.model_name, applied.spec, base.model->weights(),
+                             WeightHistogram(info.model_name, run.method, base.model->weights(),
                                              loaded.model->weights(), applied.report.tensors, args.histogram, *pool));
       histograms.push_back(std::move(h));
     }
@@ -300,6 +317,7 @@ Status RunCompare(const CompareArgs& args, bool histograms_only) {
     HistogramPlotOptions plot;
     plot.columns = args.hist_columns;
     GPT2Q_RETURN_IF_ERROR(PlotHistogramGrid(histograms, args.out + "/weights", plot));
+    GPT2Q_RETURN_IF_ERROR(WriteHistogramsJson(args.out + "/histograms.json", histograms));
     fmt::print("wrote {0}/weights.png and {0}/weights.svg ({1} panels)\n", args.out, histograms.size());
     return OkStatus();
   }
@@ -307,6 +325,7 @@ Status RunCompare(const CompareArgs& args, bool histograms_only) {
   ReportOptions report_options;
   report_options.histogram.columns = args.hist_columns;
   GPT2Q_ASSIGN_OR_RETURN(ReportFiles files, WriteReport(args.out, info, results, histograms, report_options));
+  GPT2Q_RETURN_IF_ERROR(WriteHistogramsJson(args.out + "/histograms.json", histograms));
   if (args.common.json) {
     PrintJson(ResultsToJson(info, results));
     return OkStatus();

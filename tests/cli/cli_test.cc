@@ -1,6 +1,8 @@
 // End-to-end tests of the gpt2q binary: every subcommand's output and exit
 // code, --json output that parses, and clean errors for bad input and flags.
 #include <gtest/gtest.h>
+
+#include "cli_runner.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,41 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kModelDir = std::string(GPT2Q_DATA_DIR) + "/gpt2-tiny-shakespeare";
-
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string ReadAll(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs `gpt2q ARGS` through the shell (args are shell-quoted by the caller),
-// without GPT2Q_DATA_DIR so that the binary finds data/ from its own path.
-RunResult RunGpt2q(const std::string& args) {
-  const fs::path dir = fs::temp_directory_path() / ("gpt2q_cli_test_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  const std::string command = "env -u GPT2Q_DATA_DIR '" + std::string(GPT2Q_BINARY) + "' " + args +
-                              " > '" + (dir / "out").string() + "' 2> '" + (dir / "err").string() + "'";
-  const int status = std::system(command.c_str());
-  RunResult result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = ReadAll(dir / "out");
-  result.err = ReadAll(dir / "err");
-  fs::remove_all(dir);
-  return result;
-}
-
-nlohmann::json ParseJson(const RunResult& r) {
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  nlohmann::json j = nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
-  EXPECT_FALSE(j.is_discarded()) << "stdout is not JSON:\n" << r.out;
-  return j;
-}
 
 TEST(CliTest, InfoDescribesTheShippedModel) {
   nlohmann::json j = ParseJson(RunGpt2q("info --json"));

@@ -146,6 +146,9 @@ TEST(Html, OpensInHeadlessChromium) {
   const std::string png = ReadAll(shot);
   ASSERT_GE(png.size(), 8u);
   EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  std::error_code ec;  // the browser profiles are large; the report stays for inspection
+  fs::remove_all(profile + "-dom", ec);
+  fs::remove_all(profile + "-shot", ec);
 }
 
 }  // namespace

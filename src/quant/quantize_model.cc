@@ -139,6 +139,12 @@ Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spe
     // A vector is a [1, n] tensor (wpe: [n_ctx, n_embd]); always simulated.
     const int64_t cols = kind == ParamKind::kPosition ? weights.config.n_embd : span.size;
     const int64_t rows = span.size / cols;
+    if (!FitsBlocks(*format, cols)) {
+      report.notes.push_back(name + " left in fp32: its length " + std::to_string(cols) +
+                             " is not a multiple of " + std::string(format->name) + "'s block of " +
+                             std::to_string(format->block_size));
+      return;
+    }
     std::vector<float> values(span.data, span.data + span.size);
     auto q = QuantizeTensor(name, values, rows, cols, *format, params, QuantMode::kSimulate, pool);
     if (!q.ok()) {

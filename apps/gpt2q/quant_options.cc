@@ -51,7 +51,7 @@ Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, Model
     GPT2Q_ASSIGN_OR_RETURN(Scope scope,
                            MakeScope(options.scope, options.include, options.skip, weights.config.n_layer));
     GPT2Q_ASSIGN_OR_RETURN(applied.report, QuantizeModel(weights, spec, scope, mode, pool));
-    if (applied.report.tensors.empty()) {
+    if (applied.report.tensors.empty() && applied.report.skipped.empty()) {
       return Status::Error("scope '" + scope.Label() + "' selects no tensor of this model");
     }
     applied.spec = spec.ToString();

@@ -42,6 +42,11 @@ bool FitsBlocks(const FormatTraits& format, int64_t cols) {
   return !fixed_row_blocks || cols % format.block_size == 0;
 }
 
+std::string LeftNote(const std::string& name, const FormatTraits& format, int64_t cols) {
+  return name + " left in fp32: its rows of " + std::to_string(cols) + " values are not a multiple of " +
+         std::string(format.name) + "'s block of " + std::to_string(format.block_size);
+}
+
 struct Quantized {
   std::shared_ptr<WeightMatrix> matrix;
   TensorStats stats;
@@ -90,7 +95,12 @@ Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spe
   if (weights.head_tied()) {
     const bool embedding = scope.Selects("wte.weight", ParamKind::kEmbedding);
     const bool head = scope.Selects("lm_head.weight", ParamKind::kHead);
-    if (embedding != head) {
+    if (embedding != head && !FitsBlocks(*format, weights.wte->cols())) {
+      const std::string name = embedding ? "wte.weight" : "lm_head.weight";
+      report.skipped.push_back(name);
+      report.notes.push_back(LeftNote(name, *format, weights.wte->cols()));
+      already_done = name;
+    } else if (embedding != head) {
       const std::string kept = embedding ? "lm_head.weight" : "wte.weight";
       report.notes.push_back("tied embedding/head untied: " + kept +
                              " stays fp32 beside the quantized copy, so that matrix is stored twice");
@@ -117,9 +127,8 @@ Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spe
     }
     const bool tied_head = weights.head_tied() && kind == ParamKind::kEmbedding;
     if (!FitsBlocks(*format, m->cols())) {
-      report.notes.push_back(name + " left in " + m->format() + ": its " + std::to_string(m->cols()) +
-                             " input columns are not a multiple of " + std::string(format->name) +
-                             "'s block of " + std::to_string(format->block_size));
+      report.skipped.push_back(name);
+      report.notes.push_back(LeftNote(name, *format, m->cols()));
       return;
     }
     std::vector<float> values = DequantizeAll(*m, pool);
@@ -140,9 +149,8 @@ Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spe
     const int64_t cols = kind == ParamKind::kPosition ? weights.config.n_embd : span.size;
     const int64_t rows = span.size / cols;
     if (!FitsBlocks(*format, cols)) {
-      report.notes.push_back(name + " left in fp32: its length " + std::to_string(cols) +
-                             " is not a multiple of " + std::string(format->name) + "'s block of " +
-                             std::to_string(format->block_size));
+      report.skipped.push_back(name);
+      report.notes.push_back(LeftNote(name, *format, cols));
       return;
     }
     std::vector<float> values(span.data, span.data + span.size);

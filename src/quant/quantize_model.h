@@ -27,6 +27,7 @@ struct QuantizeReport {
   std::vector<TensorStats> tensors;
   double seconds = 0;                 // wall time of quantization
   std::vector<std::string> notes;     // e.g. what is stored twice
+  std::vector<std::string> skipped;   // selected, but the format cannot store them (see notes)
 };
 
 // Quantizes `weights` in place. Matrices are quantized in [out, in] orientation

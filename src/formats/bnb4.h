@@ -67,6 +67,10 @@ class Bnb4Matrix : public WeightMatrix {
   // Codes + absmax (fp32, or 8-bit codes + nested fp32 absmax + offset + the
   // 256-entry nested code map) + the 16-entry quant map, as bitsandbytes stores them.
   int64_t StoredBytes() const override;
+  // Parts: "codes" U8 [ceil(rows·cols/2)]; then "absmax" F32 [n_blocks], or
+  // with double quantization "qabsmax" U8 [n_blocks], "nested_absmax" F32
+  // [ceil(n_blocks/256)] and "offset" F32 [1]. Params: block, double.
+  StoredMatrix Store() const override;
 
   Bnb4Kind kind() const { return kind_; }
   const Bnb4Options& options() const { return options_; }
@@ -91,5 +95,10 @@ class Bnb4Matrix : public WeightMatrix {
 Result<std::unique_ptr<WeightMatrix>> QuantizeBnb4(Bnb4Kind kind, const float* w, int64_t rows,
                                                    int64_t cols, const FormatParams& params,
                                                    ThreadPool* pool);
+
+// Rebuilds a Bnb4Matrix from the parts and params its Store() returned,
+// validating every dtype, shape and size (errors name parts.where).
+Result<std::unique_ptr<WeightMatrix>> LoadBnb4(Bnb4Kind kind, const StoredParts& parts, int64_t rows,
+                                               int64_t cols, const FormatParams& params);
 
 }  // namespace gpt2q

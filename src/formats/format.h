@@ -11,6 +11,7 @@
 
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "formats/stored_parts.h"
 #include "formats/weight_matrix.h"
 
 namespace gpt2q {
@@ -33,6 +34,11 @@ struct FormatTraits {
   // The scalar reference of `quantize`: must produce identical codes.
   Result<std::unique_ptr<WeightMatrix>> (*quantize_ref)(const float* w, int64_t rows,
                                                         int64_t cols, const FormatParams& params);
+  // Rebuilds a [rows, cols] matrix from the parts and params its Store()
+  // returned (read back from a checkpoint), validating every dtype, shape and
+  // size; errors name parts.where, the part and expected vs actual.
+  Result<std::unique_ptr<WeightMatrix>> (*load)(const StoredParts& parts, int64_t rows,
+                                                int64_t cols, const FormatParams& params);
 };
 
 // Returns every format, in a fixed order.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "formats/format.h"
+#include "core/aligned_buffer.h"
 #include "formats/fp16_matrix.h"
 #include "formats/fp32_matrix.h"
 #include "formats/fp4.h"
@@ -45,6 +46,27 @@ Result<std::unique_ptr<WeightMatrix>> CopyFp32(const float* w, int64_t rows, int
       std::make_unique<Fp32Matrix>(data, rows, cols, Fp32Layout::kOutIn, std::move(buffer)));
 }
 
+// fp32 from its stored "values" (layout kept, see Fp32Matrix::Store).
+Result<std::unique_ptr<WeightMatrix>> LoadFp32(const StoredParts& parts, int64_t rows, int64_t cols,
+                                               const FormatParams& params) {
+  GPT2Q_RETURN_IF_ERROR(parts.CheckOnly({"values"}));
+  double in_out = 0;
+  for (const auto& [key, value] : params) {
+    if (key != "in_out" || (value != 0 && value != 1)) {
+      return parts.Mismatch("fp32 param '" + key + "'", "in_out=0 or in_out=1",
+                            key + "=" + std::to_string(value));
+    }
+    in_out = value;
+  }
+  std::vector<int64_t> shape = in_out != 0 ? std::vector<int64_t>{cols, rows}
+                                           : std::vector<int64_t>{rows, cols};
+  GPT2Q_ASSIGN_OR_RETURN(const StoredPartView* values, parts.Get("values", "F32", shape));
+  auto buffer = std::make_shared<AlignedBuffer>(CopyPart(*values));
+  const float* data = buffer->as<float>();
+  return std::unique_ptr<WeightMatrix>(std::make_unique<Fp32Matrix>(
+      data, rows, cols, in_out != 0 ? Fp32Layout::kInOut : Fp32Layout::kOutIn, std::move(buffer)));
+}
+
 const FormatTraits kFp32Format = {
     "fp32", "IEEE fp32 weights, OpenBLAS SGEMM", 0, 0, {},
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params, ThreadPool& pool) {
@@ -52,7 +74,8 @@ const FormatTraits kFp32Format = {
     },
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return CopyFp32(w, rows, cols, params, nullptr);
-    }};
+    },
+    LoadFp32};
 
 std::vector<FormatTraits> Rows() {
   return {

@@ -12,6 +12,7 @@
 
 #include "core/check.h"
 #include "core/half.h"
+#include "formats/stored_parts.h"
 #include "kernels/blas.h"
 #include "kernels/int8_dequant_gemm.h"
 
@@ -122,6 +123,24 @@ Result<std::unique_ptr<WeightMatrix>> QuantizeFp16(const float* w, int64_t rows,
 
 }  // namespace
 
+StoredMatrix Fp16Matrix::Store() const {
+  StoredMatrix stored;
+  stored.parts.push_back(MakePart("halves", "F16", {rows(), cols()}, data(), rows() * cols()));
+  return stored;
+}
+
+namespace {
+
+Result<std::unique_ptr<WeightMatrix>> LoadFp16(const StoredParts& parts, int64_t rows, int64_t cols,
+                                               const FormatParams& params) {
+  if (!params.empty()) return parts.Mismatch("fp16 params", "none", "'" + params.begin()->first + "'");
+  GPT2Q_RETURN_IF_ERROR(parts.CheckOnly({"halves"}));
+  GPT2Q_ASSIGN_OR_RETURN(const StoredPartView* halves, parts.Get("halves", "F16", {rows, cols}));
+  return std::unique_ptr<WeightMatrix>(std::make_unique<Fp16Matrix>(CopyPart(*halves), rows, cols));
+}
+
+}  // namespace
+
 const FormatTraits kFp16Format = {
     "fp16", "IEEE binary16 weights (round to nearest even), F16C kernels", 0, 0, {},
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params, ThreadPool& pool) {
@@ -129,6 +148,7 @@ const FormatTraits kFp16Format = {
     },
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return QuantizeFp16(w, rows, cols, params, nullptr);
-    }};
+    },
+    LoadFp16};
 
 }  // namespace gpt2q

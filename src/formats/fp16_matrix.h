@@ -20,6 +20,8 @@ class Fp16Matrix : public WeightMatrix {
   void Multiply(const float* x, int64_t n, float* y, ThreadPool& pool) const override;
   void DequantizeRow(int64_t row, float* out) const override;
   int64_t StoredBytes() const override { return rows() * cols() * 2; }
+  // One part "halves", F16 [rows, cols].
+  StoredMatrix Store() const override;
 
   const uint16_t* data() const { return halves_.as<uint16_t>(); }
 

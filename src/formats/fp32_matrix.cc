@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "formats/stored_parts.h"
 #include "kernels/blas.h"
 
 namespace gpt2q {
@@ -60,6 +61,16 @@ void Fp32Matrix::DequantizeRow(int64_t row, float* out) const {
   } else {
     for (int64_t i = 0; i < cols(); ++i) out[i] = data_[i * rows() + row];
   }
+}
+
+StoredMatrix Fp32Matrix::Store() const {
+  StoredMatrix stored;
+  const bool in_out = layout_ == Fp32Layout::kInOut;
+  stored.params["in_out"] = in_out ? 1 : 0;
+  std::vector<int64_t> shape = in_out ? std::vector<int64_t>{cols(), rows()}
+                                      : std::vector<int64_t>{rows(), cols()};
+  stored.parts.push_back(MakePart("values", "F32", std::move(shape), data_, rows() * cols()));
+  return stored;
 }
 
 }  // namespace gpt2q

@@ -23,6 +23,9 @@ class Fp32Matrix : public WeightMatrix {
   void Multiply(const float* x, int64_t n, float* y, ThreadPool& pool) const override;
   void DequantizeRow(int64_t row, float* out) const override;
   int64_t StoredBytes() const override { return rows() * cols() * 4; }
+  // One part "values", F32 in the matrix's own layout ([rows, cols] for
+  // kOutIn, [cols, rows] for kInOut), and param in_out = 1 for kInOut.
+  StoredMatrix Store() const override;
 
   const float* data() const { return data_; }
   Fp32Layout layout() const { return layout_; }

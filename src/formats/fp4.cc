@@ -24,6 +24,9 @@ const FormatTraits kFp4Format = {
     },
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return QuantizeBnb4(Bnb4Kind::kFp4, w, rows, cols, params, nullptr);
+    },
+    [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
+      return LoadBnb4(Bnb4Kind::kFp4, parts, rows, cols, params);
     }};
 
 }  // namespace gpt2q

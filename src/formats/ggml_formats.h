@@ -45,6 +45,8 @@ class GgmlMatrix : public WeightMatrix {
   void Multiply(const float* x, int64_t n, float* y, ThreadPool& pool) const override;
   void DequantizeRow(int64_t row, float* out) const override;
   int64_t StoredBytes() const override { return rows() * row_bytes_; }
+  // One part "blocks", U8 [rows, row_bytes]: the ggml blocks as GGUF stores them.
+  StoredMatrix Store() const override;
 
   // The same product with the scalar reference dot products (for tests).
   void MultiplyReference(const float* x, int64_t n, float* y) const;
@@ -69,5 +71,10 @@ class GgmlMatrix : public WeightMatrix {
 Result<std::unique_ptr<WeightMatrix>> QuantizeGgml(GgmlType type, const float* w, int64_t rows,
                                                    int64_t cols, const FormatParams& params,
                                                    ThreadPool* pool);
+
+// Rebuilds a GgmlMatrix of `type` from the parts its Store() returned,
+// validating the shape and size (errors name parts.where).
+Result<std::unique_ptr<WeightMatrix>> LoadGgml(GgmlType type, const StoredParts& parts, int64_t rows,
+                                               int64_t cols, const FormatParams& params);
 
 }  // namespace gpt2q

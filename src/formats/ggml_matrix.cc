@@ -167,6 +167,29 @@ Result<std::unique_ptr<WeightMatrix>> QuantizeGgml(GgmlType type, const float* w
   return std::unique_ptr<WeightMatrix>(std::make_unique<GgmlMatrix>(type, rows, cols, std::move(data)));
 }
 
+StoredMatrix GgmlMatrix::Store() const {
+  StoredMatrix stored;
+  stored.parts.push_back(MakePart("blocks", "U8", {rows(), row_bytes_}, data_.data(), rows() * row_bytes_));
+  return stored;
+}
+
+Result<std::unique_ptr<WeightMatrix>> LoadGgml(GgmlType type, const StoredParts& parts, int64_t rows,
+                                               int64_t cols, const FormatParams& params) {
+  const GgmlTypeInfo& info = GetGgmlTypeInfo(type);
+  if (!params.empty()) {
+    return parts.Mismatch(std::string(info.name) + " params", "none", "'" + ParamsToText(params) + "'");
+  }
+  if (rows <= 0 || cols <= 0 || cols % info.block_values != 0) {
+    return parts.Mismatch(std::string(info.name) + " shape",
+                          "rows of whole " + std::to_string(info.block_values) + "-value blocks",
+                          ShapeText({rows, cols}));
+  }
+  GPT2Q_RETURN_IF_ERROR(parts.CheckOnly({"blocks"}));
+  const int64_t row_bytes = cols / info.block_values * info.block_bytes;
+  GPT2Q_ASSIGN_OR_RETURN(const StoredPartView* blocks, parts.Get("blocks", "U8", {rows, row_bytes}));
+  return std::unique_ptr<WeightMatrix>(std::make_unique<GgmlMatrix>(type, rows, cols, CopyPart(*blocks)));
+}
+
 #define GPT2Q_GGML_FORMAT(var, type, block, description)                                       \
   const FormatTraits var = {                                                                   \
       GetGgmlTypeInfo(type).name, description, block,                                          \
@@ -175,6 +198,9 @@ Result<std::unique_ptr<WeightMatrix>> QuantizeGgml(GgmlType type, const float* w
          ThreadPool& pool) { return QuantizeGgml(type, w, rows, cols, params, &pool); },       \
       [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {             \
         return QuantizeGgml(type, w, rows, cols, params, nullptr);                             \
+      },                                                                                       \
+      [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {   \
+        return LoadGgml(type, parts, rows, cols, params);                                      \
       }};
 
 GPT2Q_GGML_FORMAT(kQ8_0Format, GgmlType::kQ8_0, 32, "llama.cpp Q8_0: 32 int8 values + fp16 scale")

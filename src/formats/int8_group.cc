@@ -63,6 +63,9 @@ const FormatTraits kInt8GroupFormat = {
     },
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return QuantizeGroup(w, rows, cols, params, nullptr);
+    },
+    [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
+      return LoadInt8("int8-group", Int8Dequant::kMultiply, true, parts, rows, cols, params);
     }};
 
 }  // namespace gpt2q

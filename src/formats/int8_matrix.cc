@@ -62,7 +62,8 @@ Int8Matrix::Int8Matrix(const Int8Spec& spec, int64_t rows, int64_t cols)
       bits_(spec.bits),
       dequant_(spec.dequant),
       w8a8_(spec.w8a8),
-      isa_(BestInt8Isa()) {
+      isa_(BestInt8Isa()),
+      group_param_(spec.group) {
   const int32_t zero_code = bits_ == 8 ? 128 : 8;
   packed_.Allocate(rows, cols, spec.group, bits_, zero_code);
   s_.assign(static_cast<size_t>(rows * packed_.n_groups), 0.0f);
@@ -84,14 +85,21 @@ void Int8Matrix::QuantizeRow(const Int8Spec& spec, int64_t row, const float* w, 
     for (int64_t k = 0; k < count; ++k) packed_.SetCode(row, k0 + k, static_cast<uint8_t>(q[k] + zero_code));
     s_[row * packed_.n_groups + g] = p.s;
     z_[row] = p.z;  // one zero-point per row: only per-row/tensor formats have one
-    float step;
-    switch (dequant_) {
-      case Int8Dequant::kDivide: step = p.s != 0.0f ? 1.0f / p.s : 0.0f; break;
-      case Int8Dequant::kMultiply: step = p.s; break;
-      default: step = p.s / 127.0f; break;
-    }
-    packed_.Step(row, g) = step;
+    packed_.Step(row, g) = StepOf(p.s);
   }
+  SetOffset(row);
+}
+
+float Int8Matrix::StepOf(float s) const {
+  switch (dequant_) {
+    case Int8Dequant::kDivide: return s != 0.0f ? 1.0f / s : 0.0f;
+    case Int8Dequant::kMultiply: return s;
+    default: return s / 127.0f;
+  }
+}
+
+void Int8Matrix::SetOffset(int64_t row) {
+  const int32_t zero_code = bits_ == 8 ? 128 : 8;
   // The kernel's offset is an int32; a zero-point beyond ±2^30 only occurs for
   // a row whose range is a few ulps wide, where every code is clipped anyway.
   const float z = std::clamp(z_[row], -1073741824.0f, 1073741824.0f);

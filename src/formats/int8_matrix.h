@@ -69,6 +69,15 @@ class Int8Matrix : public WeightMatrix {
   void Multiply(const float* x, int64_t n, float* y, ThreadPool& pool) const override;
   void DequantizeRow(int64_t row, float* out) const override;
   int64_t StoredBytes() const override;
+  // Parts: "codes" (8 bits: I8 [rows, cols] signed q; 4 bits: U8
+  // [rows, ceil(cols/2)], q + 8, first value in the high nibble), "scales" F32
+  // [rows, n_groups] (the formula's s), "zero_points" F32 [rows] (kDivide
+  // formats only). Params: w8a8, plus group and bits for group-wise formats.
+  StoredMatrix Store() const override;
+  // Fills every row from parts laid out as Store() writes them (codes,
+  // scales, zero-points; kernel steps and offsets recomputed exactly as
+  // QuantizeRow does). Errors name parts.where, the part, expected vs actual.
+  Status Restore(const StoredParts& parts);
 
   // Writes rows [row0, row0 + count) dequantized into out [count, cols].
   void DequantizeRows(int64_t row0, int64_t count, float* out) const;
@@ -88,15 +97,27 @@ class Int8Matrix : public WeightMatrix {
   void QuantizeRow(const Int8Spec& spec, int64_t row, const float* w, bool simd);
 
  private:
+  // Returns the kernel step of scale s: the value of one code unit.
+  float StepOf(float s) const;
+  // Sets the kernel offset of `row` from its zero-point z_[row].
+  void SetOffset(int64_t row);
   std::string format_;
   int bits_;
   Int8Dequant dequant_;
   bool w8a8_;
   Int8Isa isa_;
+  int64_t group_param_;  // spec.group: > 0 for group-wise formats
   PackedInt8Weights packed_;
   std::vector<float> s_;  // [rows][n_groups]
   std::vector<float> z_;  // [rows]
 };
+
+// Rebuilds a matrix of the integer format `format` (dequant rule `dequant`)
+// from its stored parts and params (see Int8Matrix::Store); `grouped` formats
+// take params group and bits.
+Result<std::unique_ptr<WeightMatrix>> LoadInt8(std::string_view format, Int8Dequant dequant,
+                                               bool grouped, const StoredParts& parts, int64_t rows,
+                                               int64_t cols, const FormatParams& params);
 
 // Returns an error naming the first NaN/Inf of w [rows, cols], or OK.
 Status CheckFinite(std::string_view format, const float* w, int64_t rows, int64_t cols);

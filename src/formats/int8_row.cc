@@ -22,6 +22,9 @@ const FormatTraits kInt8RowFormat = {
     },
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return QuantizeAbsmax("int8-row", w, rows, cols, params, true, nullptr);
+    },
+    [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
+      return LoadInt8("int8-row", Int8Dequant::kDivide, false, parts, rows, cols, params);
     }};
 
 const FormatTraits kInt8RowAsymFormat = {
@@ -33,6 +36,9 @@ const FormatTraits kInt8RowAsymFormat = {
     },
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return QuantizeZeropoint("int8-row-asym", w, rows, cols, params, true, nullptr);
+    },
+    [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
+      return LoadInt8("int8-row-asym", Int8Dequant::kDivide, false, parts, rows, cols, params);
     }};
 
 }  // namespace gpt2q

@@ -115,6 +115,9 @@ const FormatTraits kInt8TensorFormat = {
     },
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return QuantizeAbsmax("int8-tensor", w, rows, cols, params, false, nullptr);
+    },
+    [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
+      return LoadInt8("int8-tensor", Int8Dequant::kDivide, false, parts, rows, cols, params);
     }};
 
 const FormatTraits kInt8TensorAsymFormat = {
@@ -126,6 +129,9 @@ const FormatTraits kInt8TensorAsymFormat = {
     },
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return QuantizeZeropoint("int8-tensor-asym", w, rows, cols, params, false, nullptr);
+    },
+    [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
+      return LoadInt8("int8-tensor-asym", Int8Dequant::kDivide, false, parts, rows, cols, params);
     }};
 
 }  // namespace gpt2q

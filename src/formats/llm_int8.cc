@@ -103,7 +103,36 @@ Result<std::unique_ptr<WeightMatrix>> QuantizeLlmInt8(const float* w, int64_t ro
   return std::unique_ptr<WeightMatrix>(std::move(m));
 }
 
+// llm-int8 from its stored parts (CB codes, SCB scales) and threshold.
+Result<std::unique_ptr<WeightMatrix>> LoadLlmInt8(const StoredParts& parts, int64_t rows,
+                                                  int64_t cols, const FormatParams& params) {
+  constexpr std::string_view kName = "llm-int8";
+  if (Status s = CheckParamKeys(kName, params, {"threshold"}); !s.ok()) {
+    return Status::Error(parts.where + ": " + s.message());
+  }
+  auto it = params.find("threshold");
+  if (it == params.end() || !(it->second >= 0.0 && std::isfinite(it->second))) {
+    return parts.Mismatch("llm-int8 param threshold", "a finite value >= 0",
+                          it == params.end() ? "none" : std::to_string(it->second));
+  }
+  if (rows <= 0 || cols <= 0) return parts.Mismatch("shape", "positive dimensions", ShapeText({rows, cols}));
+  Int8Spec spec;
+  spec.format = std::string(kName);
+  spec.dequant = Int8Dequant::kScb;
+  spec.w8a8 = true;
+  auto m = std::make_unique<LlmInt8Matrix>(spec, rows, cols, static_cast<float>(it->second));
+  GPT2Q_RETURN_IF_ERROR(m->Restore(parts));
+  return std::unique_ptr<WeightMatrix>(std::move(m));
+}
+
 }  // namespace
+
+StoredMatrix LlmInt8Matrix::Store() const {
+  StoredMatrix stored = Int8Matrix::Store();
+  stored.params.erase("w8a8");  // always W8A8
+  stored.params["threshold"] = threshold_;
+  return stored;
+}
 
 const FormatTraits kLlmInt8Format = {
     "llm-int8",
@@ -115,6 +144,7 @@ const FormatTraits kLlmInt8Format = {
     },
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return QuantizeLlmInt8(w, rows, cols, params, nullptr);
-    }};
+    },
+    LoadLlmInt8};
 
 }  // namespace gpt2q

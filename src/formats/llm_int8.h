@@ -15,6 +15,9 @@ class LlmInt8Matrix : public Int8Matrix {
   // the dequantized weight columns CB[:, k]·SCB/127, then added.
   void Multiply(const float* x, int64_t n, float* y, ThreadPool& pool) const override;
 
+  // Int8Matrix's parts (codes = CB, scales = SCB); params: threshold.
+  StoredMatrix Store() const override;
+
   float threshold() const { return threshold_; }
 
  private:

@@ -26,6 +26,9 @@ const FormatTraits kNf4Format = {
     },
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return QuantizeBnb4(Bnb4Kind::kNf4, w, rows, cols, params, nullptr);
+    },
+    [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
+      return LoadBnb4(Bnb4Kind::kNf4, parts, rows, cols, params);
     }};
 
 }  // namespace gpt2q

@@ -45,6 +45,9 @@ const FormatTraits kInt8SymquantFormat = {
     },
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return QuantizeSymquant(w, rows, cols, params, nullptr);
+    },
+    [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
+      return LoadInt8(kName, Int8Dequant::kMultiply, false, parts, rows, cols, params);
     }};
 
 }  // namespace gpt2q

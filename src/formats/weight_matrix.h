@@ -3,11 +3,29 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "core/thread_pool.h"
 
 namespace gpt2q {
+
+// One named array of a matrix's storage, as a quantized checkpoint holds it
+// (the tensor "NAME.<suffix>"): codes, scales, zero-points, absmax, blocks...
+struct StoredPart {
+  std::string suffix;           // "codes", "scales", "blocks", ...
+  std::string dtype;            // safetensors spelling: "U8", "I8", "F16", "F32"
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;   // numel · dtype size bytes, little-endian
+};
+
+// A matrix's whole storage: its parts plus the format options (FormatParams)
+// that its format table row's `load` needs to rebuild it exactly.
+struct StoredMatrix {
+  std::map<std::string, double> params;
+  std::vector<StoredPart> parts;
+};
 
 // A matrix W seen as [rows = out_features, cols = in_features] (bitsandbytes'
 // and ggml's orientation), whatever layout the format stores it in.
@@ -32,6 +50,10 @@ class WeightMatrix {
   // Returns the bytes this matrix holds in its format: codes, scales,
   // zero-points, outlier data, codebooks. Memory-mapped fp32 counts too.
   virtual int64_t StoredBytes() const = 0;
+
+  // Returns the matrix's storage as named parts; the format's `load` rebuilds
+  // from them a matrix whose Multiply and DequantizeRow give identical bits.
+  virtual StoredMatrix Store() const = 0;
 
  private:
   int64_t rows_;

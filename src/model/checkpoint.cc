@@ -11,6 +11,7 @@
 #include "core/aligned_buffer.h"
 #include "core/half.h"
 #include "formats/fp32_matrix.h"
+#include "model/quantized_checkpoint.h"
 
 namespace gpt2q {
 namespace {
@@ -142,12 +143,23 @@ Result<ModelWeights> LoadCheckpoint(const std::string& dir) {
   std::vector<Param<ModelWeights>> params = ListParams(w, /*with_head=*/true);
   std::map<std::string, size_t> by_name;
   for (size_t i = 0; i < params.size(); ++i) by_name[params[i].name] = i;
+  // gpt2q quantized checkpoints: matrices stored as their format's parts.
+  GPT2Q_ASSIGN_OR_RETURN(QuantizedTensors quantized, ReadQuantizedTensors(*file));
+  for (const auto& [name, entry] : quantized.matrices) {
+    auto it = by_name.find(name);
+    if (it == by_name.end() || params[it->second].layout == Layout::kVector) {
+      return Status::Error(path + ": metadata gpt2q.format." + name + " names '" + name +
+                           "', which is not a weight matrix of a " + std::to_string(config.n_layer) +
+                           "-layer GPT-2");
+    }
+  }
 
   // Match the file's tensors to parameters.
   std::vector<const TensorView*> found(params.size(), nullptr);
   for (const TensorView& t : file->tensors()) {
     std::string bare = t.name.rfind(kPrefix, 0) == 0 ? t.name.substr(sizeof(kPrefix) - 1) : t.name;
     if (IsIgnoredBuffer(bare, config.n_layer)) continue;
+    if (quantized.part_names.count(t.name) != 0) continue;
     auto it = by_name.find(bare);
     if (it == by_name.end()) {
       return Status::Error(path + ": unknown tensor '" + t.name + "' with shape " +
@@ -165,6 +177,16 @@ Result<ModelWeights> LoadCheckpoint(const std::string& dir) {
     Param<ModelWeights>& p = params[i];
     const TensorView* t = found[i];
     const bool is_head = p.name == "lm_head.weight";
+    if (auto q = quantized.matrices.find(p.name); q != quantized.matrices.end()) {
+      if (t != nullptr) {
+        return Status::Error(path + ": tensor '" + p.name + "' is stored both plain ('" + t->name +
+                             "') and as " + std::string(q->second.format->name) + " parts");
+      }
+      const bool conv = p.layout == Layout::kConv1D;
+      const int64_t rows = conv ? p.shape[1] : p.shape[0], cols = conv ? p.shape[0] : p.shape[1];
+      GPT2Q_ASSIGN_OR_RETURN(*p.matrix, LoadStoredMatrix(p.name, q->second, rows, cols));
+      continue;
+    }
     if (t == nullptr) {
       if (is_head) continue;  // tied below
       return Status::Error(path + ": missing tensor '" + p.name + "' (expected shape " +
@@ -181,7 +203,7 @@ Result<ModelWeights> LoadCheckpoint(const std::string& dir) {
     }
     if (is_head) {
       const TensorView* wte = found[0];
-      if (wte->dtype == t->dtype && wte->nbytes == t->nbytes &&
+      if (wte != nullptr && wte->dtype == t->dtype && wte->nbytes == t->nbytes &&
           (wte->data == t->data || std::memcmp(wte->data, t->data, t->nbytes) == 0)) {
         continue;  // byte-identical to wte: tie
       }

@@ -15,5 +15,6 @@ Command AddPerplexityCommand(CLI::App& app);
 Command AddBenchCommand(CLI::App& app);
 Command AddCompareCommand(CLI::App& app);
 Command AddHistCommand(CLI::App& app);
+Command AddQuantizeCommand(CLI::App& app);
 
 }  // namespace gpt2q

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
       gpt2q::AddInfoCommand(app),       gpt2q::AddTokenizeCommand(app),
       gpt2q::AddGenerateCommand(app),   gpt2q::AddPerplexityCommand(app),
       gpt2q::AddBenchCommand(app),      gpt2q::AddCompareCommand(app),
-      gpt2q::AddHistCommand(app),
+      gpt2q::AddHistCommand(app),       gpt2q::AddQuantizeCommand(app),
   };
   try {
     app.parse(argc, argv);

@@ -1,0 +1,116 @@
+// gpt2q quantize: quantize a model and write a folder gpt2q loads back and
+// evaluates bit-identically (packed mode), or a plain fp32 folder (simulate).
+#include <filesystem>
+
+#include <fmt/core.h>
+
+#include "commands.h"
+#include "core/timer.h"
+#include "model/checkpoint.h"
+#include "model/quantized_checkpoint.h"
+#include "quant_options.h"
+
+namespace gpt2q {
+namespace {
+
+struct QuantizeArgs {
+  CommonOptions common;
+  ModelOptions model;
+  QuantOptions quant;
+  std::string out;
+  bool stats = false;
+};
+
+nlohmann::json StatsJson(const QuantizeReport& report) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const TensorStats& t : report.tensors) {
+    rows.push_back({{"name", t.name},
+                    {"format", t.format},
+                    {"shape", {t.rows, t.cols}},
+                    {"bytes", t.bytes},
+                    {"mse", t.mse},
+                    {"sqnr_db", std::isfinite(t.sqnr_db) ? nlohmann::json(t.sqnr_db) : nlohmann::json()},
+                    {"max_abs_err", t.max_abs_err}});
+  }
+  return rows;
+}
+
+void PrintStats(const QuantizeReport& report) {
+  fmt::print("\n{:<28} {:<16} {:>12} {:>12} {:>10} {:>12} {:>10}\n", "tensor", "format", "shape",
+             "MSE", "SQNR dB", "max |err|", "bytes");
+  for (const TensorStats& t : report.tensors) {
+    fmt::print("{:<28} {:<16} {:>12} {:>12.4e} {:>10.2f} {:>12.4e} {:>10}\n", t.name, t.format,
+               fmt::format("{}x{}", t.rows, t.cols), t.mse, t.sqnr_db, t.max_abs_err, t.bytes);
+  }
+}
+
+Status RunQuantize(const QuantizeArgs& args) {
+  GPT2Q_ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, MakePool(args.common));
+  if (args.quant.quant.empty()) return Status::Error("--quant SPEC is required (see --help for the methods)");
+  GPT2Q_RETURN_IF_ERROR(ValidateQuantOptions(args.quant));
+  GPT2Q_ASSIGN_OR_RETURN(QuantMode mode, ParseQuantMode(args.quant.mode));
+  GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
+  GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
+                         ApplyQuantOptions(args.quant, loaded.model->mutable_weights(), *pool));
+
+  Stopwatch write_watch;
+  const ModelWeights& weights = loaded.model->weights();
+  std::string layout;
+  if (mode == QuantMode::kSimulate) {
+    // Simulated weights are fp32 values: an ordinary Hugging Face checkpoint.
+    GPT2Q_RETURN_IF_ERROR(SaveCheckpoint(weights, args.out, Dtype::kF32, /*prefixed_names=*/false));
+    layout = "plain fp32 (simulate mode: dequantized weights, no memory saved)";
+  } else {
+    GPT2Q_RETURN_IF_ERROR(
+        SaveQuantizedCheckpoint(weights, args.out, {applied.spec, applied.scope, applied.mode}));
+    layout = "gpt2q quantized (packed codes and scales)";
+  }
+  GPT2Q_RETURN_IF_ERROR(CopyTokenizerFiles(loaded.dir, args.out));
+  const double write_s = write_watch.Seconds();
+  std::error_code ec;
+  const int64_t file_bytes =
+      static_cast<int64_t>(std::filesystem::file_size(args.out + "/model.safetensors", ec));
+  if (ec) return Status::Error(args.out + "/model.safetensors: cannot stat: " + ec.message());
+
+  if (args.common.json) {
+    nlohmann::json out = {{"model", loaded.name},
+                          {"out", args.out},
+                          {"layout", mode == QuantMode::kSimulate ? "fp32" : "gpt2q-quantized"},
+                          {"file_bytes", file_bytes},
+                          {"write_s", write_s},
+                          {"threads", args.common.threads}};
+    out.update(QuantizationJson(applied));
+    if (args.stats) out["stats"] = StatsJson(applied.report);
+    PrintJson(out);
+    return OkStatus();
+  }
+  fmt::print("model      {}\n", loaded.name);
+  fmt::print("quant      {} (scope {}, {} mode)\n", applied.spec, applied.scope, applied.mode);
+  fmt::print("weights    {} ({:.1f}% smaller than fp32, {:.2f}x); HF footprint {} bytes\n",
+             FormatBytes(applied.memory.weights_bytes), 100 * applied.memory.compression(),
+             applied.memory.ratio(), applied.memory.hf_footprint_bytes);
+  fmt::print("quantize_s {:.3f}\n", applied.report.seconds);
+  for (const std::string& note : applied.report.notes) fmt::print("note       {}\n", note);
+  fmt::print("wrote      {} ({}): model.safetensors {}, config.json, vocab.json, merges.txt in {:.2f} s\n",
+             args.out, layout, FormatBytes(file_bytes), write_s);
+  if (args.stats) PrintStats(applied.report);
+  return OkStatus();
+}
+
+}  // namespace
+
+Command AddQuantizeCommand(CLI::App& app) {
+  auto args = std::make_shared<QuantizeArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "quantize",
+      "quantize a model and write a folder that gpt2q loads back bit-identically (packed mode); "
+      "with --mode simulate, a plain fp32 checkpoint of the dequantized weights");
+  AddModelOptions(cmd, &args->model);
+  AddQuantOptions(cmd, &args->quant);
+  cmd->add_option("--out", args->out, "output folder (created; files in it are replaced)")->required();
+  cmd->add_flag("--stats", args->stats, "per-tensor MSE, SQNR (dB) and max abs error");
+  AddCommonOptions(cmd, &args->common);
+  return {cmd, [args] { return RunQuantize(*args); }};
+}
+
+}  // namespace gpt2q

@@ -2,7 +2,9 @@
 // code, --json output that parses, and clean errors for bad input and flags.
 #include <gtest/gtest.h>
 
+#include "../io/bad_inputs.h"
 #include "cli_runner.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -145,6 +147,22 @@ TEST(CliTest, BrokenModelFoldersAreCleanErrors) {
     EXPECT_EQ(r.exit_code, 1) << c.name << ": " << r.err;
     EXPECT_EQ(r.err.rfind("gpt2q: error: ", 0), 0u) << c.name << ": " << r.err;
     EXPECT_NE(r.err.find(c.fragment), std::string::npos) << c.name << ": " << r.err;
+    fs::remove_all(dir);
+  }
+}
+
+// Every malformed checkpoint of tests/io/bad_inputs.h: exit code 1 and the
+// loader's message, from the command line.
+TEST(CliTest, EveryBadCheckpointExitsWithItsMessage) {
+  for (const testing::BadInput& bad : testing::BadInputs()) {
+    const fs::path dir = fs::temp_directory_path() / ("gpt2q_bad_" + std::to_string(getpid()) + "_" + bad.name);
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const std::string fragment = bad.write(dir.string());
+    RunResult r = RunGpt2q("info '" + dir.string() + "'");
+    EXPECT_EQ(r.exit_code, 1) << bad.name << "\n" << r.err;
+    EXPECT_NE(r.err.find(fragment), std::string::npos) << bad.name << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("gpt2q: error: ", 0), 0u) << bad.name;
     fs::remove_all(dir);
   }
 }

@@ -134,7 +134,7 @@ TEST_F(QuantizeCliTest, CorruptFilesFailWithAClearMessage) {
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_NE(r.err.find("h.1.mlp.c_fc.weight"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("codes"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("expected shape [32768], got [32767]"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("shape: expected [32768], got [32767]"), std::string::npos) << r.err;
 
   // An unknown format name in the metadata.
   const std::string unknown = copy("unknown");

@@ -31,6 +31,9 @@ class Fp32Matrix : public WeightMatrix {
   Fp32Layout layout() const { return layout_; }
 
  private:
+  // Multiply for n < 4 activation rows and the Conv1D layout (decode).
+  void MultiplyConv1DFewRows(const float* x, int64_t n, float* y, ThreadPool& pool) const;
+
   const float* data_;
   Fp32Layout layout_;
   std::shared_ptr<const void> owner_;

@@ -7,6 +7,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
+#include "kernels/gemv.h"
 #include "kernels/logsumexp.h"
 
 namespace gpt2q {
@@ -64,6 +65,23 @@ TEST(Kernels, AttentionMatchesReference) {
   args.out = ref.data();
   CausalAttentionRef(args);
   for (size_t i = 0; i < fast.size(); ++i) EXPECT_NEAR(fast[i], ref[i], 1e-5f);
+}
+
+TEST(Kernels, GemvMatchesReference) {
+  for (int64_t rows : {1, 5, 37}) {
+    for (int64_t cols : {3, 8, 129, 768}) {
+      auto w = RandomVector((rows + 3) * (cols + 3), 10), x = RandomVector(cols, 11);
+      std::vector<float> fast(rows), ref(rows);
+      GemvRows(w.data(), rows, cols, cols + 3, x.data(), fast.data());
+      GemvRowsRef(w.data(), rows, cols, cols + 3, x.data(), ref.data());
+      for (int64_t o = 0; o < rows; ++o) EXPECT_NEAR(fast[o], ref[o], 1e-4f * std::sqrt(float(cols)));
+      // The Conv1D direction: w as [cols inputs, rows outputs], accumulating into y.
+      std::vector<float> acc(rows, 0.5f), acc_ref(rows, 0.5f);
+      GemvColumnsAccumulate(w.data(), cols, rows, rows + 3, x.data(), acc.data());
+      GemvColumnsAccumulateRef(w.data(), cols, rows, rows + 3, x.data(), acc_ref.data());
+      for (int64_t o = 0; o < rows; ++o) EXPECT_NEAR(acc[o], acc_ref[o], 1e-4f * std::sqrt(float(cols)));
+    }
+  }
 }
 
 TEST(Kernels, LogSumExpAndKlMatchReference) {

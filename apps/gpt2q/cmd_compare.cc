@@ -164,7 +164,7 @@ MethodResult ResultFromRun(const Run& run, const AppliedQuantization& applied, c
                            const PerplexityResult& ppl, double ppl_fp32) {
   MethodResult r;
   r.method = applied.spec;
-  r.scope = applied.scope == "-" ? "-" : applied.scope;
+  r.scope = applied.scope;
   r.mode = applied.mode;
   std::set<std::string> formats;
   for (const auto& t : applied.report.tensors) formats.insert(t.format);
@@ -198,8 +198,8 @@ MethodResult ResultFromRun(const Run& run, const AppliedQuantization& applied, c
   return r;
 }
 
-// Writes the histogram counts behind weights.png, so they can be checked or re-plotted.
-Status WriteHistogramsJson(const std::string& path, const std::vector<HistogramData>& histograms) {
+// The histogram counts behind weights.png, so they can be checked or re-plotted.
+nlohmann::json HistogramsToJson(const std::vector<HistogramData>& histograms) {
   nlohmann::json out = nlohmann::json::array();
   for (const HistogramData& h : histograms) {
     out.push_back({{"model", h.model_name},
@@ -212,10 +212,10 @@ Status WriteHistogramsJson(const std::string& path, const std::vector<HistogramD
                    {"original_total", h.original_total},
                    {"quantized_total", h.quantized_total}});
   }
-  return WriteTextFile(path, out.dump(1) + "\n");
+  return out;
 }
 
-Status RunCompare(const CompareArgs& args, bool histograms_only) {
+Status RunCompare(const CompareArgs& args) {
   // Every argument is checked before any work starts.
   GPT2Q_ASSIGN_OR_RETURN(SortKey sort_key, ParseSortKey(args.sort));
   GPT2Q_RETURN_IF_ERROR(ValidateHistogramOptions(args.histogram));
@@ -239,7 +239,7 @@ Status RunCompare(const CompareArgs& args, bool histograms_only) {
   PerplexityOptions ppl_options;
   ppl_options.ctx = args.ctx_option->count() ? args.ctx : config.n_ctx;
   if (args.stride_option->count()) ppl_options.stride = args.stride;
-  if (static_cast<int64_t>(tokens.size()) < *ppl_options.ctx + 1 && !histograms_only) {
+  if (static_cast<int64_t>(tokens.size()) < *ppl_options.ctx + 1) {
     return Status::Error(fmt::format("{}: {} tokens used, shorter than one window of ctx {} (+1 target)", text_path,
                                      tokens.size(), *ppl_options.ctx));
   }
@@ -268,22 +268,19 @@ Status RunCompare(const CompareArgs& args, bool histograms_only) {
                    {"histogram", fmt::format("{} bins over [{}, {}]", args.histogram.bins, args.histogram.lo,
                                              args.histogram.hi)}};
 
-  ProgressBar progress(histograms_only ? "hist" : "compare", static_cast<int64_t>(runs.size() + 1));
+  ProgressBar progress("compare", static_cast<int64_t>(runs.size() + 1));
   std::vector<MethodResult> results;
   std::vector<HistogramData> histograms;
   std::set<std::string> histogram_methods;
-  PerplexityResult fp32_ppl;
-  if (!histograms_only) {
-    GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization none, ApplyQuantOptions(QuantOptions{}, base.model->mutable_weights(), *pool));
-    ResetTrackedPeak();
-    GPT2Q_ASSIGN_OR_RETURN(fp32_ppl, EvaluatePerplexity(*base.model, tokens, ppl_options, *pool));
-    MethodResult fp32 = ResultFromRun({"fp32", "-", "packed"}, none, nullptr, fp32_ppl, fp32_ppl.ppl);
-    fp32.kld_mean = fp32.kld_median = fp32.kld_p99 = fp32.kld_max = fp32.kld_stderr = 0;
-    fp32.top1_agree = 1;
-    fp32.rms_delta_p = 0;
-    GPT2Q_ASSIGN_OR_RETURN(fp32.samples, MakeSamples(*base.model, *base.tokenizer, args, *pool, &fp32.notes));
-    results.push_back(std::move(fp32));
-  }
+  GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization none, ApplyQuantOptions(QuantOptions{}, base.model->mutable_weights(), *pool));
+  ResetTrackedPeak();
+  GPT2Q_ASSIGN_OR_RETURN(PerplexityResult fp32_ppl, EvaluatePerplexity(*base.model, tokens, ppl_options, *pool));
+  MethodResult fp32 = ResultFromRun({"fp32", "-", "packed"}, none, nullptr, fp32_ppl, fp32_ppl.ppl);
+  fp32.kld_mean = fp32.kld_median = fp32.kld_p99 = fp32.kld_max = fp32.kld_stderr = 0;
+  fp32.top1_agree = 1;
+  fp32.rms_delta_p = 0;
+  GPT2Q_ASSIGN_OR_RETURN(fp32.samples, MakeSamples(*base.model, *base.tokenizer, args, *pool, &fp32.notes));
+  results.push_back(std::move(fp32));
   progress.Update(1);
 
   for (size_t i = 0; i < runs.size(); ++i) {
@@ -299,33 +296,20 @@ Status RunCompare(const CompareArgs& args, bool histograms_only) {
                                              loaded.model->weights(), applied.report.tensors, args.histogram, *pool));
       histograms.push_back(std::move(h));
     }
-    if (!histograms_only) {
-      ResetTrackedPeak();
-      GPT2Q_ASSIGN_OR_RETURN(KlStats kl, CompareModels(*base.model, *loaded.model, tokens, ppl_options, *pool));
-      MethodResult r = ResultFromRun(run, applied, &kl, kl.candidate, fp32_ppl.ppl);
-      GPT2Q_ASSIGN_OR_RETURN(r.samples, MakeSamples(*loaded.model, *base.tokenizer, args, *pool, &r.notes));
-      results.push_back(std::move(r));
-    }
+    ResetTrackedPeak();
+    GPT2Q_ASSIGN_OR_RETURN(KlStats kl, CompareModels(*base.model, *loaded.model, tokens, ppl_options, *pool));
+    MethodResult r = ResultFromRun(run, applied, &kl, kl.candidate, fp32_ppl.ppl);
+    GPT2Q_ASSIGN_OR_RETURN(r.samples, MakeSamples(*loaded.model, *base.tokenizer, args, *pool, &r.notes));
+    results.push_back(std::move(r));
     progress.Update(static_cast<int64_t>(i + 2));
   }
   progress.Finish();
 
-  if (histograms_only) {
-    std::error_code error;
-    std::filesystem::create_directories(args.out, error);
-    if (error) return Status::Error(args.out + ": cannot create the folder: " + error.message());
-    HistogramPlotOptions plot;
-    plot.columns = args.hist_columns;
-    GPT2Q_RETURN_IF_ERROR(PlotHistogramGrid(histograms, args.out + "/weights", plot));
-    GPT2Q_RETURN_IF_ERROR(WriteHistogramsJson(args.out + "/histograms.json", histograms));
-    fmt::print("wrote {0}/weights.png and {0}/weights.svg ({1} panels)\n", args.out, histograms.size());
-    return OkStatus();
-  }
   SortResults(results, sort_key);
   ReportOptions report_options;
   report_options.histogram.columns = args.hist_columns;
   GPT2Q_ASSIGN_OR_RETURN(ReportFiles files, WriteReport(args.out, info, results, histograms, report_options));
-  GPT2Q_RETURN_IF_ERROR(WriteHistogramsJson(args.out + "/histograms.json", histograms));
+  GPT2Q_RETURN_IF_ERROR(WriteTextFile(args.out + "/histograms.json", HistogramsToJson(histograms).dump(1) + "\n"));
   if (args.common.json) {
     PrintJson(ResultsToJson(info, results));
     return OkStatus();
@@ -335,22 +319,68 @@ Status RunCompare(const CompareArgs& args, bool histograms_only) {
   return OkStatus();
 }
 
+// gpt2q hist: one panel per method (its first scope), no evaluation.
+Status RunHist(const CompareArgs& args) {
+  GPT2Q_RETURN_IF_ERROR(ValidateHistogramOptions(args.histogram));
+  std::vector<Run> runs;
+  std::set<std::string> methods;
+  for (const Run& run : PlanRuns(args)) {
+    GPT2Q_RETURN_IF_ERROR(ValidateQuantOptions(QuantOptions{run.method, run.scope, {}, {}, run.mode}));
+    if (methods.insert(run.method).second) runs.push_back(run);
+  }
+  GPT2Q_ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, MakePool(args.common));
+  GPT2Q_ASSIGN_OR_RETURN(LoadedModel base, LoadModel(args.model, *pool));
+  const std::string model_name = base.name.substr(base.name.find_last_of('/') + 1);
+  ProgressBar progress("hist", static_cast<int64_t>(runs.size()));
+  std::vector<HistogramData> histograms;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const Run& run = runs[i];
+    GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
+    GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
+                           ApplyQuantOptions(QuantOptions{run.method, run.scope, {}, {}, run.mode},
+                                             loaded.model->mutable_weights(), *pool));
+    GPT2Q_ASSIGN_OR_RETURN(HistogramData h,
+                           WeightHistogram(model_name, run.method, base.model->weights(), loaded.model->weights(),
+                                           applied.report.tensors, args.histogram, *pool));
+    histograms.push_back(std::move(h));
+    progress.Update(static_cast<int64_t>(i + 1));
+  }
+  progress.Finish();
+
+  std::error_code error;
+  std::filesystem::create_directories(args.out, error);
+  if (error) return Status::Error(args.out + ": cannot create the folder: " + error.message());
+  HistogramPlotOptions plot;
+  plot.columns = args.hist_columns;
+  GPT2Q_RETURN_IF_ERROR(PlotHistogramGrid(histograms, args.out + "/weights", plot));
+  const nlohmann::json counts = HistogramsToJson(histograms);
+  GPT2Q_RETURN_IF_ERROR(WriteTextFile(args.out + "/histograms.json", counts.dump(1) + "\n"));
+  if (args.common.json) {
+    PrintJson(counts);
+  } else {
+    fmt::print("wrote {0}/weights.png, {0}/weights.svg and {0}/histograms.json ({1} panel{2})\n", args.out,
+               histograms.size(), histograms.size() == 1 ? "" : "s");
+  }
+  return OkStatus();
+}
+
+// `full` is compare; hist takes only what shapes the histograms (no text, windows or samples).
 void AddCompareOptions(CLI::App* cmd, CompareArgs* args, bool full) {
   AddModelOptions(cmd, &args->model);
-  cmd->add_option("--text", args->text, "UTF-8 text file (default: the shipped tinyshakespeare-heldout.txt)");
   cmd->add_option("--methods", args->methods,
                   "METHOD[:key=value,...] specs (default: every method; see `gpt2q perplexity --help`)");
   cmd->add_option("--scopes", args->scopes, "scopes each method runs on")->capture_default_str();
   cmd->add_option("--mode", args->mode, "packed or simulate")->capture_default_str();
   cmd->add_option("--out", args->out, "output folder")->capture_default_str();
-  cmd->add_option("--max-tokens", args->max_tokens, "evaluate the first N tokens of the text")->capture_default_str();
-  args->ctx_option = cmd->add_option("--ctx", args->ctx, "window length in tokens (default: n_ctx)");
-  args->stride_option = cmd->add_option("--stride", args->stride, "window step (default: ctx/2)");
   cmd->add_option("--bins", args->histogram.bins, "histogram bins")->capture_default_str();
   cmd->add_option("--hist-lo", args->histogram.lo, "histogram range start")->capture_default_str();
   cmd->add_option("--hist-hi", args->histogram.hi, "histogram range end")->capture_default_str();
   cmd->add_option("--hist-columns", args->hist_columns, "histogram panels per row")->capture_default_str();
   if (!full) return;
+  cmd->add_option("--text", args->text, "UTF-8 text file (default: the shipped tinyshakespeare-heldout.txt)");
+  cmd->add_option("--max-tokens", args->max_tokens, "evaluate the first N tokens of the text")->capture_default_str();
+  args->ctx_option = cmd->add_option("--ctx", args->ctx, "window length in tokens (default: n_ctx)");
+  args->stride_option = cmd->add_option("--stride", args->stride, "window step (default: ctx/2)");
   cmd->add_flag("!--no-selective", args->selective,
                 "with the default methods, skip the report's selective scopes and the all-params runs");
   cmd->add_option("--sort", args->sort, "table order: ppl, kld, bytes or speed")->capture_default_str();
@@ -368,16 +398,17 @@ Command AddCompareCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("compare", "every method x scope side by side: tables, figures, samples, report.html");
   AddCompareOptions(cmd, args.get(), true);
   AddCommonOptions(cmd, &args->common);
-  return {cmd, [args] { return RunCompare(*args, false); }};
+  return {cmd, [args] { return RunCompare(*args); }};
 }
 
 Command AddHistCommand(CLI::App& app) {
   auto args = std::make_shared<CompareArgs>();
   args->out = "gpt2q-hist";
+  args->selective = false;  // one panel per method needs none of compare's extra scopes
   CLI::App* cmd = app.add_subcommand("hist", "weight histograms: original vs dequantized, one panel per method");
   AddCompareOptions(cmd, args.get(), false);
   AddCommonOptions(cmd, &args->common);
-  return {cmd, [args] { return RunCompare(*args, true); }};
+  return {cmd, [args] { return RunHist(*args); }};
 }
 
 }  // namespace gpt2q

@@ -94,6 +94,29 @@ TEST_F(CompareTest, HistogramCountsSumToTheWeightsPlotted) {
   }
 }
 
+TEST(HistCommand, OnePanelPerMethodWithCountsThatSum) {
+  const fs::path out = fs::temp_directory_path() / ("gpt2q_hist_test_" + std::to_string(getpid()));
+  fs::remove_all(out);
+  nlohmann::json h = ParseJson(RunGpt2q("hist --methods absmax nf4 --scopes qkv linear --bins 40 --json --out '" +
+                                        out.string() + "'"));
+  EXPECT_TRUE(fs::exists(out / "weights.png"));
+  EXPECT_TRUE(fs::exists(out / "weights.svg"));
+  EXPECT_EQ(nlohmann::json::parse(ReadAll(out / "histograms.json")), h);
+  ASSERT_EQ(h.size(), 2u);  // two methods, each on its first scope (qkv)
+  const int64_t qkv_weights = 4 * 128 * 384;
+  for (const auto& panel : h) {
+    EXPECT_EQ(panel["original_counts"].size(), 40u);
+    int64_t sum = 0;
+    for (const auto& c : panel["quantized_counts"]) sum += c.get<int64_t>();
+    EXPECT_EQ(sum, panel["quantized_plotted"].get<int64_t>());
+    EXPECT_EQ(panel["quantized_total"].get<int64_t>(), qkv_weights);
+  }
+  fs::remove_all(out);
+  // compare's evaluation options are not hist's: they are refused, not ignored.
+  EXPECT_EQ(RunGpt2q("hist --text x.txt --out '" + out.string() + "'").exit_code, 2);
+  EXPECT_FALSE(fs::exists(out));
+}
+
 TEST(CompareErrors, BadArgumentsFailBeforeAnyWork) {
   const fs::path out = fs::temp_directory_path() / ("gpt2q_compare_bad_" + std::to_string(getpid()));
   const fs::path empty = out.string() + ".empty.txt";

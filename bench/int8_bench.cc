@@ -33,6 +33,7 @@ const std::vector<Variant>& Variants() {
       {"int8-row-asym(w8a8)", "int8-row-asym", {{"w8a8", 1}}},
       {"int8-group(8bit,w8a8)", "int8-group", {}},
       {"int8-group(4bit,w8a8)", "int8-group", {{"bits", 4}}},
+      {"int8-group(4bit,weight-only)", "int8-group", {{"bits", 4}, {"w8a8", 0}}},
       {"llm-int8", "llm-int8", {}},
   };
   return v;

@@ -185,11 +185,14 @@ Status RunBench(const BenchArgs& args) {
     fmt::print("{} tokens prefilled (all logits), {} decoded at batch 1\n", args.tokens, args.decode_tokens);
     fmt::print("{:<28} {:>11} {:>11} {:>9} {:>11} {:>9}\n", "method", "weights", "prefill t/s", "x fp32",
                "decode t/s", "x fp32");
+    // A rate and its ratio to fp32, or dashes where --what left it out.
+    auto rate = [](bool measured, double value, double fp32) {
+      return measured ? fmt::format("{:>11.1f} {:>9.2f}", value, value / fp32) : fmt::format("{:>11} {:>9}", "-", "-");
+    };
     for (size_t i = 0; i < rows.size(); ++i) {
-      fmt::print("{:<28} {:>11} {:>11.1f} {:>9.2f} {:>11.1f} {:>9.2f}\n", rows[i].first,
-                 FormatBytes(rows[i].second.memory.weights_bytes), timings[i].prefill,
-                 prefill ? timings[i].prefill / timings[0].prefill : 0.0, timings[i].decode,
-                 decode ? timings[i].decode / timings[0].decode : 0.0);
+      fmt::print("{:<28} {:>11} {} {}\n", rows[i].first, FormatBytes(rows[i].second.memory.weights_bytes),
+                 rate(prefill, timings[i].prefill, timings[0].prefill),
+                 rate(decode, timings[i].decode, timings[0].decode));
     }
   }
   if (tokenizer_bench) {

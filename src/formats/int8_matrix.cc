@@ -10,6 +10,7 @@
 
 #include "core/check.h"
 #include "kernels/int8_dequant_gemm.h"
+#include "kernels/int8_gemv.h"
 
 namespace gpt2q {
 namespace {
@@ -156,6 +157,10 @@ int64_t Int8Matrix::StoredBytes() const {
 void Int8Matrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool) const {
   if (w8a8_) {
     Int8Multiply(x, n, y, packed_, pool, isa_);
+    return;
+  }
+  if (n <= kInt8GemvMaxTokens) {  // decode: stream the codes, never expand them
+    Int8WeightOnlyGemv(x, n, y, packed_, pool, isa_);
     return;
   }
   DecodeTileMultiply(x, n, rows(), cols(), y, pool,

@@ -1,5 +1,5 @@
 // The integer formats against their formulas, evaluated by hand on small
-// tensors, and the W8A8 kernels (scalar, AVX2, AVX-512 VNNI) against each other.
+// tensors, and the int8 kernels (scalar, AVX2, AVX-512 VNNI) against each other.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -144,7 +144,8 @@ TEST(Int8Kernels, ActivationQuantizationFastEqualsReference) {
   }
 }
 
-// Every W8A8 kernel this CPU has gives the scalar reference's result bit for bit.
+// Every kernel this CPU has, W8A8 and weight-only (the decode GEMV for n <= 8),
+// gives the scalar reference's result bit for bit.
 TEST(Int8Kernels, SimdKernelsMatchScalarBitwise) {
   std::vector<Int8Isa> isas = {Int8Isa::kAvx2};
   if (BestInt8Isa() == Int8Isa::kAvx512Vnni) isas.push_back(Int8Isa::kAvx512Vnni);
@@ -153,7 +154,7 @@ TEST(Int8Kernels, SimdKernelsMatchScalarBitwise) {
     FormatParams params;
   };
   const std::vector<Case> cases = {
-      {&kInt8RowFormat, {}},           {&kInt8RowAsymFormat, {}},
+      {&kInt8TensorFormat, {}},        {&kInt8RowFormat, {}},           {&kInt8RowAsymFormat, {}},
       {&kInt8TensorAsymFormat, {}},    {&kInt8GroupFormat, {}},
       {&kInt8GroupFormat, {{"bits", 4}}}, {&kInt8GroupFormat, {{"group", 24}, {"bits", 4}}},
       {&kLlmInt8Format, {{"threshold", 0}}},
@@ -166,19 +167,21 @@ TEST(Int8Kernels, SimdKernelsMatchScalarBitwise) {
       auto r = c.f->quantize(w.data(), rows, cols, c.params, pool);
       ASSERT_TRUE(r.ok()) << r.message();
       auto* m = static_cast<Int8Matrix*>(r.value().get());
-      m->set_w8a8(true);
-      for (int64_t n : {1, 5, 7, 53}) {
-        auto x = Random(n * cols, 2 + static_cast<uint32_t>(n), 1.0f);
-        std::vector<float> ref(static_cast<size_t>(n * rows)), got(ref.size());
-        m->set_isa(Int8Isa::kScalar);
-        m->Multiply(x.data(), n, ref.data(), pool);
-        for (Int8Isa isa : isas) {
-          m->set_isa(isa);
-          std::fill(got.begin(), got.end(), -7.0f);
-          m->Multiply(x.data(), n, got.data(), pool);
-          EXPECT_EQ(std::memcmp(ref.data(), got.data(), ref.size() * 4), 0)
-              << c.f->name << " isa " << static_cast<int>(isa) << " [" << rows << ", " << cols
-              << "] n=" << n;
+      for (bool w8a8 : {true, false}) {
+        m->set_w8a8(w8a8);
+        for (int64_t n : {1, 5, 7, 8, 53}) {
+          auto x = Random(n * cols, 2 + static_cast<uint32_t>(n), 1.0f);
+          std::vector<float> ref(static_cast<size_t>(n * rows)), got(ref.size());
+          m->set_isa(Int8Isa::kScalar);
+          m->Multiply(x.data(), n, ref.data(), pool);
+          for (Int8Isa isa : isas) {
+            m->set_isa(isa);
+            std::fill(got.begin(), got.end(), -7.0f);
+            m->Multiply(x.data(), n, got.data(), pool);
+            EXPECT_EQ(std::memcmp(ref.data(), got.data(), ref.size() * 4), 0)
+                << c.f->name << " w8a8 " << w8a8 << " isa " << static_cast<int>(isa) << " [" << rows
+                << ", " << cols << "] n=" << n;
+          }
         }
       }
     }

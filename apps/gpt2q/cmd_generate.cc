@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "eval/generate.h"
 #include "eval/perplexity.h"
+#include "quant_options.h"
 
 namespace gpt2q {
 namespace {
@@ -13,6 +14,7 @@ namespace {
 struct GenerateArgs {
   CommonOptions common;
   ModelOptions model;
+  QuantOptions quant;
   std::string prompt = "ROMEO:";
   int64_t max_length = 50;
   int64_t max_new_tokens = 0;
@@ -38,10 +40,13 @@ Status RunGenerate(const GenerateArgs& args) {
   options.seed = args.seed;
   options.stop_at_eos = !args.ignore_eos;
   GPT2Q_RETURN_IF_ERROR(ValidateSamplingOptions(options.sampling));
+  GPT2Q_RETURN_IF_ERROR(ValidateQuantOptions(args.quant));
   if (options.max_length < 1) {
     return Status::Error(fmt::format("--max-length {} must be >= 1", options.max_length));
   }
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
+  GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
+                         ApplyQuantOptions(args.quant, loaded.model->mutable_weights(), *pool));
   const Tokenizer& tokenizer = *loaded.tokenizer;
 
   std::vector<int32_t> prompt_ids = tokenizer.Encode(args.prompt);
@@ -89,11 +94,16 @@ Status RunGenerate(const GenerateArgs& args) {
                {"decode_tokens_per_s", result.decode_tokens_per_s},
                {"threads", args.common.threads}};
     if (args.self_ppl) out["self_ppl"] = self_ppl;
+    out.update(QuantizationJson(applied));
     PrintJson(out);
     return OkStatus();
   }
   fmt::print("\n");
   std::fflush(stdout);
+  if (!args.quant.quant.empty()) {
+    fmt::print(stderr, "[{} (scope {}, {} mode), weights {}]\n", applied.spec, applied.scope, applied.mode,
+               FormatBytes(applied.memory.weights_bytes));
+  }
   fmt::print(stderr, "[{} prompt + {} new tokens{}; prefill {:.1f} tokens/s, decode {:.1f} tokens/s]\n",
              result.prompt_tokens, result.new_tokens, result.stopped_at_eos ? ", stopped at eos" : "",
              result.prefill_tokens_per_s, result.decode_tokens_per_s);
@@ -130,6 +140,7 @@ Command AddGenerateCommand(CLI::App& app) {
   cmd->add_flag("--ignore-eos", args->ignore_eos, "keep generating after <|endoftext|>");
   cmd->add_flag("--self-ppl", args->self_ppl,
                 "also report the model's perplexity on the text it generated (the notebooks' measure)");
+  AddQuantOptions(cmd, &args->quant);
   AddCommonOptions(cmd, &args->common);
   return {cmd, [args] { return RunGenerate(*args); }};
 }

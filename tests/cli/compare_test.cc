@@ -77,6 +77,17 @@ TEST_F(CompareTest, MethodRowsAreGpt2qPerplexityWithQuant) {
   EXPECT_LT(Row("nf4")["weights_bytes"].get<int64_t>(), Row("absmax")["weights_bytes"].get<int64_t>());
 }
 
+TEST_F(CompareTest, SamplesAreGpt2qGenerateWithQuant) {
+  // compare's defaults: top-k 30, max-length 50, seed 0, the same for every method.
+  const nlohmann::json& sample = Row("nf4")["samples"][0];
+  nlohmann::json g = ParseJson(RunGpt2q("generate --quant nf4:block=64 --prompt '" +
+                                        sample["prompt"].get<std::string>() +
+                                        "' --top-k 30 --max-length 50 --seed 0 --json"));
+  EXPECT_EQ(g["text"], sample["text"]);
+  EXPECT_EQ(g["quant"], "nf4:block=64,double=0");
+  EXPECT_EQ(g["weights_bytes"], Row("nf4")["weights_bytes"]);
+}
+
 TEST_F(CompareTest, HistogramCountsSumToTheWeightsPlotted) {
   nlohmann::json h = nlohmann::json::parse(ReadAll(*out_ / "histograms.json"));
   ASSERT_EQ(h.size(), 2u);

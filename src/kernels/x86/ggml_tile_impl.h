@@ -117,6 +117,9 @@ void Row32(const uint8_t* w, int64_t row_bytes, int64_t nb, const ActQ8* const* 
     Unpacked b[R];
     __m256 dw[R];  // one broadcast per block, then loads
     for (int r = 0; r < R; ++r) {
+      // The next rows' block at this position: decode streams each row once,
+      // and the hardware prefetcher alone leaves this loop waiting on memory.
+      _mm_prefetch(reinterpret_cast<const char*>(w + (r + R) * row_bytes + i * kBytes), _MM_HINT_T0);
       b[r] = Unpack<T>(w + r * row_bytes + i * kBytes);
       dw[r] = _mm256_set1_ps(b[r].d);
     }

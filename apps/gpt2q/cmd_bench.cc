@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include "commands.h"
 #include "core/aligned_buffer.h"
@@ -24,6 +25,7 @@ struct BenchArgs {
   std::string what = "prefill,decode,tokenizer";
   std::string text;
   int64_t tokens = 1024;
+  std::string logits = "all";  // prefill logits: every position (perplexity) or the last (a prompt)
   int64_t decode_tokens = 128;
   int repeat = 5;
   std::vector<std::string> quants;  // methods timed after fp32, each on a fresh copy of the model
@@ -48,16 +50,19 @@ ModelTiming TimeModel(const GPT2& model, const BenchArgs& args, bool prefill, bo
   std::uniform_int_distribution<int32_t> random_token(0, static_cast<int32_t>(config.n_vocab) - 1);
   ModelTiming timing;
   if (prefill) {
-    // One window of `tokens` tokens with logits at every position (the perplexity workload).
+    // One window of `tokens` tokens with logits at every position (the perplexity
+    // workload) or at the last one (a prompt, as llama-bench's pp test).
+    const bool all_logits = args.logits == "all";
     std::vector<int32_t> tokens(args.tokens);
     for (int32_t& t : tokens) t = random_token(rng);
-    AlignedBuffer logits(static_cast<size_t>(args.tokens * config.n_vocab) * sizeof(float));
+    AlignedBuffer logits(static_cast<size_t>((all_logits ? args.tokens : 1) * config.n_vocab) * sizeof(float));
     KVCache cache(config, 1, args.tokens);
     std::vector<double> rates;
     for (int r = -1; r < args.repeat; ++r) {  // run -1 warms up (page faults, caches)
       cache.Clear();
       Stopwatch watch;
-      model.Forward(tokens.data(), 1, args.tokens, cache, LogitsMode::kAll, logits.as<float>(), pool);
+      model.Forward(tokens.data(), 1, args.tokens, cache, all_logits ? LogitsMode::kAll : LogitsMode::kLast,
+                    logits.as<float>(), pool);
       if (r < 0) continue;
       rates.push_back(args.tokens / watch.Seconds());
       tick();
@@ -98,6 +103,9 @@ Status RunBench(const BenchArgs& args) {
     else return Status::Error("--what: unknown item '" + item + "'; valid: prefill, decode, tokenizer");
   }
   if (args.repeat < 1) return Status::Error(fmt::format("--repeat {} must be >= 1", args.repeat));
+  if (args.logits != "all" && args.logits != "last") {
+    return Status::Error("--logits: '" + args.logits + "'; valid: all, last");
+  }
   GPT2Q_ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, MakePool(args.common));
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
   GPT2Q_RETURN_IF_ERROR(ValidateQuantOptions(args.quant));
@@ -153,6 +161,7 @@ Status RunBench(const BenchArgs& args) {
     }
     out["methods"] = table;
     out["prefill_tokens"] = args.tokens;
+    out["prefill_logits"] = args.logits;
     out["decode_tokens"] = args.decode_tokens;
   }
   if (tokenizer_bench) {
@@ -182,7 +191,13 @@ Status RunBench(const BenchArgs& args) {
   }
   fmt::print("model      {} ({} threads, median of {})\n", loaded.name, args.common.threads, args.repeat);
   if (!rows.empty()) {
-    fmt::print("{} tokens prefilled (all logits), {} decoded at batch 1\n", args.tokens, args.decode_tokens);
+    std::vector<std::string> workload;
+    if (prefill) {
+      workload.push_back(fmt::format("{} tokens prefilled ({} logits)", args.tokens,
+                                     args.logits == "all" ? "all" : "last-token"));
+    }
+    if (decode) workload.push_back(fmt::format("{} decoded at batch 1", args.decode_tokens));
+    fmt::print("{}\n", fmt::join(workload, ", "));
     fmt::print("{:<28} {:>11} {:>11} {:>9} {:>11} {:>9}\n", "method", "weights", "prefill t/s", "x fp32",
                "decode t/s", "x fp32");
     // A rate and its ratio to fp32, or dashes where --what left it out.
@@ -210,7 +225,10 @@ Command AddBenchCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("bench", "time prefill, decode and the tokenizer (medians)");
   AddModelOptions(cmd, &args->model);
   cmd->add_option("--what", args->what, "comma-separated: prefill, decode, tokenizer")->capture_default_str();
-  cmd->add_option("--tokens", args->tokens, "prefill window length (tokens, all logits)")->capture_default_str();
+  cmd->add_option("--tokens", args->tokens, "prefill window length (tokens)")->capture_default_str();
+  cmd->add_option("--logits", args->logits,
+                  "prefill logits at every position (all: the perplexity workload) or the last (a prompt)")
+      ->capture_default_str();
   cmd->add_option("--decode-tokens", args->decode_tokens, "tokens decoded one at a time")->capture_default_str();
   cmd->add_option("--repeat", args->repeat, "timed runs per measurement, after one warm-up run; the median is reported")->capture_default_str();
   cmd->add_option("--text", args->text, "text for the tokenizer benchmark (default: the shipped held-out text)");

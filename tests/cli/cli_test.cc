@@ -116,6 +116,25 @@ TEST(CliTest, BadValuesAreErrors) {
   EXPECT_EQ(RunGpt2q("perplexity --text /nonexistent/file.txt").exit_code, 1);
 }
 
+// bench's JSON: one row per method (fp32 first), every phase asked for timed.
+TEST(CliTest, BenchTimesEveryMethodAskedFor) {
+  nlohmann::json j = ParseJson(RunGpt2q(
+      "bench --what prefill,decode --tokens 64 --logits last --decode-tokens 8 --repeat 2 --quant q8_0 --json"));
+  EXPECT_EQ(j["prefill_logits"], "last");
+  EXPECT_EQ(j["prefill_tokens"], 64);
+  ASSERT_EQ(j["methods"].size(), 2u);
+  EXPECT_EQ(j["methods"][0]["quant"], "fp32");
+  EXPECT_EQ(j["methods"][1]["quant"], "q8_0");
+  for (const auto& m : j["methods"]) {
+    EXPECT_EQ(m["prefill_runs"].size(), 2u);
+    EXPECT_EQ(m["decode_runs"].size(), 2u);
+    EXPECT_GT(m["prefill_tokens_per_s"].get<double>(), 0.0);
+    EXPECT_GT(m["decode_tokens_per_s"].get<double>(), 0.0);
+  }
+  EXPECT_LT(j["methods"][1]["weights_bytes"].get<int64_t>(), j["methods"][0]["weights_bytes"].get<int64_t>());
+  EXPECT_EQ(RunGpt2q("bench --what prefill --logits some").exit_code, 1);
+}
+
 // Writes a copy of the shipped model into a fresh folder and returns it.
 fs::path CopyModel(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / ("gpt2q_cli_" + name + "_" + std::to_string(getpid()));

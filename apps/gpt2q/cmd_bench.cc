@@ -198,14 +198,16 @@ Status RunBench(const BenchArgs& args) {
     }
     if (decode) workload.push_back(fmt::format("{} decoded at batch 1", args.decode_tokens));
     fmt::print("{}\n", fmt::join(workload, ", "));
-    fmt::print("{:<28} {:>11} {:>11} {:>9} {:>11} {:>9}\n", "method", "weights", "prefill t/s", "x fp32",
+    size_t width = 28;  // the method column fits the longest spec
+    for (const auto& row : rows) width = std::max(width, row.first.size());
+    fmt::print("{:<{}} {:>11} {:>11} {:>9} {:>11} {:>9}\n", "method", width, "weights", "prefill t/s", "x fp32",
                "decode t/s", "x fp32");
     // A rate and its ratio to fp32, or dashes where --what left it out.
     auto rate = [](bool measured, double value, double fp32) {
       return measured ? fmt::format("{:>11.1f} {:>9.2f}", value, value / fp32) : fmt::format("{:>11} {:>9}", "-", "-");
     };
     for (size_t i = 0; i < rows.size(); ++i) {
-      fmt::print("{:<28} {:>11} {} {}\n", rows[i].first, FormatBytes(rows[i].second.memory.weights_bytes),
+      fmt::print("{:<{}} {:>11} {} {}\n", rows[i].first, width, FormatBytes(rows[i].second.memory.weights_bytes),
                  rate(prefill, timings[i].prefill, timings[0].prefill),
                  rate(decode, timings[i].decode, timings[0].decode));
     }

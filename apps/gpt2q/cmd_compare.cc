@@ -31,7 +31,20 @@ struct Run {
   std::string method;  // spec string as given
   std::string scope;
   std::string mode;
+  QuantOptions options() const { return QuantOptions{method, scope, {}, {}, mode}; }
 };
+
+// A fresh copy of the model, quantized as `run` says (quantization works in place).
+struct QuantizedModel {
+  LoadedModel loaded;
+  AppliedQuantization applied;
+};
+Result<QuantizedModel> LoadQuantized(const ModelOptions& model, const Run& run, ThreadPool& pool) {
+  GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(model, pool));
+  GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
+                         ApplyQuantOptions(run.options(), loaded.model->mutable_weights(), pool));
+  return QuantizedModel{std::move(loaded), std::move(applied)};
+}
 
 struct CompareArgs {
   CommonOptions common;
@@ -222,7 +235,7 @@ Status RunCompare(const CompareArgs& args) {
   if (args.max_tokens < 2) return Status::Error(fmt::format("--max-tokens {} must be >= 2", args.max_tokens));
   const std::vector<Run> runs = PlanRuns(args);
   for (const Run& run : runs) {
-    GPT2Q_RETURN_IF_ERROR(ValidateQuantOptions(QuantOptions{run.method, run.scope, {}, {}, run.mode}));
+    GPT2Q_RETURN_IF_ERROR(ValidateQuantOptions(run.options()));
   }
   GPT2Q_ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, MakePool(args.common));
   std::string text_path = args.text;
@@ -285,21 +298,20 @@ Status RunCompare(const CompareArgs& args) {
 
   for (size_t i = 0; i < runs.size(); ++i) {
     const Run& run = runs[i];
-    GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
-    GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
-                           ApplyQuantOptions(QuantOptions{run.method, run.scope, {}, {}, run.mode},
-                                             loaded.model->mutable_weights(), *pool));
+    GPT2Q_ASSIGN_OR_RETURN(QuantizedModel quantized, LoadQuantized(args.model, run, *pool));
+    const GPT2& model = *quantized.loaded.model;
+    const AppliedQuantization& applied = quantized.applied;
     // One histogram panel per method: its first scope's tensors.
     if (histogram_methods.insert(run.method).second) {
       GPT2Q_ASSIGN_OR_RETURN(HistogramData h,
                              WeightHistogram(info.model_name, run.method, base.model->weights(),
-                                             loaded.model->weights(), applied.report.tensors, args.histogram, *pool));
+                                             model.weights(), applied.report.tensors, args.histogram, *pool));
       histograms.push_back(std::move(h));
     }
     ResetTrackedPeak();
-    GPT2Q_ASSIGN_OR_RETURN(KlStats kl, CompareModels(*base.model, *loaded.model, tokens, ppl_options, *pool));
+    GPT2Q_ASSIGN_OR_RETURN(KlStats kl, CompareModels(*base.model, model, tokens, ppl_options, *pool));
     MethodResult r = ResultFromRun(run, applied, &kl, kl.candidate, fp32_ppl.ppl);
-    GPT2Q_ASSIGN_OR_RETURN(r.samples, MakeSamples(*loaded.model, *base.tokenizer, args, *pool, &r.notes));
+    GPT2Q_ASSIGN_OR_RETURN(r.samples, MakeSamples(model, *base.tokenizer, args, *pool, &r.notes));
     results.push_back(std::move(r));
     progress.Update(static_cast<int64_t>(i + 2));
   }
@@ -325,7 +337,7 @@ Status RunHist(const CompareArgs& args) {
   std::vector<Run> runs;
   std::set<std::string> methods;
   for (const Run& run : PlanRuns(args)) {
-    GPT2Q_RETURN_IF_ERROR(ValidateQuantOptions(QuantOptions{run.method, run.scope, {}, {}, run.mode}));
+    GPT2Q_RETURN_IF_ERROR(ValidateQuantOptions(run.options()));
     if (methods.insert(run.method).second) runs.push_back(run);
   }
   GPT2Q_ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, MakePool(args.common));
@@ -335,12 +347,11 @@ Status RunHist(const CompareArgs& args) {
   std::vector<HistogramData> histograms;
   for (size_t i = 0; i < runs.size(); ++i) {
     const Run& run = runs[i];
-    GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
-    GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
-                           ApplyQuantOptions(QuantOptions{run.method, run.scope, {}, {}, run.mode},
-                                             loaded.model->mutable_weights(), *pool));
+    GPT2Q_ASSIGN_OR_RETURN(QuantizedModel quantized, LoadQuantized(args.model, run, *pool));
+    const GPT2& model = *quantized.loaded.model;
+    const AppliedQuantization& applied = quantized.applied;
     GPT2Q_ASSIGN_OR_RETURN(HistogramData h,
-                           WeightHistogram(model_name, run.method, base.model->weights(), loaded.model->weights(),
+                           WeightHistogram(model_name, run.method, base.model->weights(), model.weights(),
                                            applied.report.tensors, args.histogram, *pool));
     histograms.push_back(std::move(h));
     progress.Update(static_cast<int64_t>(i + 1));

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernels/q4_bnb4.h"
+#include "kernels/x86/q4_bnb4_driver.h"
 
 namespace gpt2q {
 namespace {
@@ -118,21 +119,9 @@ namespace internal {
 void Bnb4RowDotAvx2(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
                     const float* lut16, const float* x, int64_t n, int64_t ldx, float* y,
                     int64_t ldy) {
-  for (int64_t t0 = 0; t0 < n; t0 += 8) {
-    const int64_t m = n - t0 < 8 ? n - t0 : 8;
-    const float* xt = x + t0 * ldx;
-    float* yt = y + t0 * ldy;
-    switch (m) {
-      case 1: RowDotN<1>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
-      case 2: RowDotN<2>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
-      case 3: RowDotN<3>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
-      case 4: RowDotN<4>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
-      case 5: RowDotN<5>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
-      case 6: RowDotN<6>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
-      case 7: RowDotN<7>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
-      default: RowDotN<8>(codes, absmax, cols, block, lut16, xt, ldx, yt, ldy); break;
-    }
-  }
+  bnb4_detail::ForEachTokenBlock(n, [&]<int M>(int64_t t0) {
+    RowDotN<M>(codes, absmax, cols, block, lut16, x + t0 * ldx, ldx, y + t0 * ldy, ldy);
+  });
 }
 
 }  // namespace internal

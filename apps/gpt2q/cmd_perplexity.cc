@@ -109,11 +109,7 @@ Status RunPerplexity(const PerplexityArgs& args) {
     PrintJson(out);
     return OkStatus();
   }
-  fmt::print("model      {}\n", loaded.name);
-  fmt::print("quant      {} (scope {}, {} mode)\n", applied.spec, applied.scope, applied.mode);
-  fmt::print("weights    {} ({:.1f}% smaller than fp32, {:.2f}x); HF footprint {} bytes\n",
-             FormatBytes(applied.memory.weights_bytes), 100 * applied.memory.compression(),
-             applied.memory.ratio(), applied.memory.hf_footprint_bytes);
+  PrintQuantizationSummary(loaded.name, applied);
   for (const std::string& note : applied.report.notes) fmt::print("note       {}\n", note);
   fmt::print("text       {} ({} tokens{})\n", text_path, text_tokens,
              static_cast<int64_t>(tokens.size()) < text_tokens

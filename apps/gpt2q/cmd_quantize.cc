@@ -21,20 +21,6 @@ struct QuantizeArgs {
   bool stats = false;
 };
 
-nlohmann::json StatsJson(const QuantizeReport& report) {
-  nlohmann::json rows = nlohmann::json::array();
-  for (const TensorStats& t : report.tensors) {
-    rows.push_back({{"name", t.name},
-                    {"format", t.format},
-                    {"shape", {t.rows, t.cols}},
-                    {"bytes", t.bytes},
-                    {"mse", t.mse},
-                    {"sqnr_db", std::isfinite(t.sqnr_db) ? nlohmann::json(t.sqnr_db) : nlohmann::json()},
-                    {"max_abs_err", t.max_abs_err}});
-  }
-  return rows;
-}
-
 void PrintStats(const QuantizeReport& report) {
   fmt::print("\n{:<28} {:<16} {:>12} {:>12} {:>10} {:>12} {:>10}\n", "tensor", "format", "shape",
              "MSE", "SQNR dB", "max |err|", "bytes");
@@ -80,15 +66,11 @@ Status RunQuantize(const QuantizeArgs& args) {
                           {"write_s", write_s},
                           {"threads", args.common.threads}};
     out.update(QuantizationJson(applied));
-    if (args.stats) out["stats"] = StatsJson(applied.report);
+    if (args.stats) out["stats"] = TensorStatsJson(applied.report);
     PrintJson(out);
     return OkStatus();
   }
-  fmt::print("model      {}\n", loaded.name);
-  fmt::print("quant      {} (scope {}, {} mode)\n", applied.spec, applied.scope, applied.mode);
-  fmt::print("weights    {} ({:.1f}% smaller than fp32, {:.2f}x); HF footprint {} bytes\n",
-             FormatBytes(applied.memory.weights_bytes), 100 * applied.memory.compression(),
-             applied.memory.ratio(), applied.memory.hf_footprint_bytes);
+  PrintQuantizationSummary(loaded.name, applied);
   fmt::print("quantize_s {:.3f}\n", applied.report.seconds);
   for (const std::string& note : applied.report.notes) fmt::print("note       {}\n", note);
   fmt::print("wrote      {} ({}): model.safetensors {}, config.json, vocab.json, merges.txt in {:.2f} s\n",

@@ -3,6 +3,8 @@
 
 #include <fmt/core.h>
 
+#include "common.h"
+
 namespace gpt2q {
 
 std::string MethodsHelp() {
@@ -61,9 +63,9 @@ Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, Model
   return applied;
 }
 
-nlohmann::json QuantizationJson(const AppliedQuantization& a) {
+nlohmann::json TensorStatsJson(const QuantizeReport& report) {
   nlohmann::json tensors = nlohmann::json::array();
-  for (const TensorStats& t : a.report.tensors) {
+  for (const TensorStats& t : report.tensors) {
     tensors.push_back({{"name", t.name},
                        {"format", t.format},
                        {"shape", {t.rows, t.cols}},
@@ -72,6 +74,11 @@ nlohmann::json QuantizationJson(const AppliedQuantization& a) {
                        {"sqnr_db", std::isfinite(t.sqnr_db) ? nlohmann::json(t.sqnr_db) : nlohmann::json()},
                        {"max_abs_err", t.max_abs_err}});
   }
+  return tensors;
+}
+
+nlohmann::json QuantizationJson(const AppliedQuantization& a) {
+  const nlohmann::json tensors = TensorStatsJson(a.report);
   return {{"quant", a.spec},
           {"scope", a.scope},
           {"mode", a.mode},
@@ -83,6 +90,14 @@ nlohmann::json QuantizationJson(const AppliedQuantization& a) {
           {"quantize_s", a.report.seconds},
           {"notes", a.report.notes},
           {"tensors", tensors}};
+}
+
+void PrintQuantizationSummary(const std::string& model_name, const AppliedQuantization& applied) {
+  fmt::print("model      {}\n", model_name);
+  fmt::print("quant      {} (scope {}, {} mode)\n", applied.spec, applied.scope, applied.mode);
+  fmt::print("weights    {} ({:.1f}% smaller than fp32, {:.2f}x); HF footprint {} bytes\n",
+             FormatBytes(applied.memory.weights_bytes), 100 * applied.memory.compression(),
+             applied.memory.ratio(), applied.memory.hf_footprint_bytes);
 }
 
 }  // namespace gpt2q

@@ -45,8 +45,15 @@ Status ValidateQuantOptions(const QuantOptions& options);
 Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, ModelWeights& weights,
                                               ThreadPool& pool);
 
-// Returns the quantization's fields for --json output.
+// Returns one JSON row per quantized tensor: name, format, shape, bytes, MSE,
+// SQNR (null when infinite) and max |error|.
+nlohmann::json TensorStatsJson(const QuantizeReport& report);
+
+// Returns the quantization's fields for --json output (its tensors included).
 nlohmann::json QuantizationJson(const AppliedQuantization& applied);
+
+// Prints the "model / quant / weights" header lines of perplexity and quantize.
+void PrintQuantizationSummary(const std::string& model_name, const AppliedQuantization& applied);
 
 // Returns the --help text listing every method with its options and defaults.
 std::string MethodsHelp();

@@ -2,29 +2,23 @@
 // reference.json, max_length / max_new_tokens semantics, seeds, bad options.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "../shipped_fixture.h"
 #include "eval/generate.h"
-#include "kernels/blas.h"
-#include "model/checkpoint.h"
 #include "text/tokenizer.h"
 
 namespace gpt2q {
 namespace {
 
-const std::string kModelDir = std::string(GPT2Q_DATA_DIR) + "/gpt2-tiny-shakespeare";
 
 class GenerateTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    UseSingleThreadedBlas();
-    auto weights = LoadCheckpoint(kModelDir);
-    ASSERT_TRUE(weights.ok()) << weights.message();
-    model_ = new GPT2(std::move(weights).value());
-    std::ifstream in(kModelDir + "/reference.json");
-    reference_ = new nlohmann::json(nlohmann::json::parse(in));
+    model_ = NewShippedModel();
+    ASSERT_NE(model_, nullptr);
+    reference_ = new nlohmann::json(LoadShippedReference());
   }
   static void TearDownTestSuite() {
     delete model_;
@@ -50,7 +44,7 @@ TEST_F(GenerateTest, GreedyMatchesReference) {
   EXPECT_EQ(result->prompt_tokens, static_cast<int64_t>(prompt.size()));
   EXPECT_EQ(result->new_tokens, static_cast<int64_t>(want.size() - prompt.size()));
 
-  auto tokenizer = Tokenizer::Load(kModelDir + "/vocab.json", kModelDir + "/merges.txt");
+  auto tokenizer = Tokenizer::Load(kShippedModelDir + "/vocab.json", kShippedModelDir + "/merges.txt");
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.message();
   auto text = GenerateText(*model_, *tokenizer, greedy["prompt"].get<std::string>(), options, pool);
   ASSERT_TRUE(text.ok()) << text.message();

@@ -3,20 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "../shipped_fixture.h"
 #include "eval/perplexity.h"
-#include "kernels/blas.h"
-#include "model/checkpoint.h"
 #include "text/text_file.h"
 #include "text/tokenizer.h"
 
 namespace gpt2q {
 namespace {
 
-const std::string kModelDir = std::string(GPT2Q_DATA_DIR) + "/gpt2-tiny-shakespeare";
 const std::string kTextPath = std::string(GPT2Q_DATA_DIR) + "/tinyshakespeare-heldout.txt";
 
 // Returns the targets (token indices) that the plan scores, in order.
@@ -72,11 +69,9 @@ TEST(TokenNllTest, MatchesLogSoftmax) {
 class PerplexityTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    UseSingleThreadedBlas();
-    auto weights = LoadCheckpoint(kModelDir);
-    ASSERT_TRUE(weights.ok()) << weights.message();
-    model_ = new GPT2(std::move(weights).value());
-    auto tokenizer = Tokenizer::Load(kModelDir + "/vocab.json", kModelDir + "/merges.txt");
+    model_ = NewShippedModel();
+    ASSERT_NE(model_, nullptr);
+    auto tokenizer = Tokenizer::Load(kShippedModelDir + "/vocab.json", kShippedModelDir + "/merges.txt");
     ASSERT_TRUE(tokenizer.ok()) << tokenizer.message();
     auto text = ReadTextFile(kTextPath);
     ASSERT_TRUE(text.ok()) << text.message();
@@ -93,8 +88,7 @@ GPT2* PerplexityTest::model_ = nullptr;
 std::vector<int32_t>* PerplexityTest::tokens_ = nullptr;
 
 TEST_F(PerplexityTest, MatchesReferenceOnHeldOutText) {
-  std::ifstream in(kModelDir + "/reference.json");
-  const nlohmann::json reference = nlohmann::json::parse(in);
+  const nlohmann::json reference = LoadShippedReference();
   ASSERT_EQ(static_cast<int64_t>(tokens_->size()), reference["eval_tokens"].get<int64_t>());
   const auto& fp32 = reference["perplexity"]["fp32"];
 

@@ -4,32 +4,20 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "kernels/blas.h"
-#include "model/checkpoint.h"
-#include "model/gpt2.h"
+#include "../shipped_fixture.h"
 
 namespace gpt2q {
 namespace {
 
-const std::string kModelDir = std::string(GPT2Q_DATA_DIR) + "/gpt2-tiny-shakespeare";
-
-nlohmann::json LoadReference() {
-  std::ifstream in(kModelDir + "/reference.json");
-  return nlohmann::json::parse(in);
-}
-
 class ForwardTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    UseSingleThreadedBlas();
-    auto weights = LoadCheckpoint(kModelDir);
-    ASSERT_TRUE(weights.ok()) << weights.message();
-    model_ = new GPT2(std::move(weights).value());
-    reference_ = new nlohmann::json(LoadReference());
+    model_ = NewShippedModel();
+    ASSERT_NE(model_, nullptr);
+    reference_ = new nlohmann::json(LoadShippedReference());
   }
   static void TearDownTestSuite() {
     delete model_;

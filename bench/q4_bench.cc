@@ -1,6 +1,9 @@
 // Linear layers of GPT-2 small in the 4-bit and ggml formats vs fp32, 2 threads:
 // GB/s of weight bytes at n = 1 (decode), GFLOP/s at n = 1024 (prefill), and the
 // speed ratio against fp32 (Fp32Matrix, OpenBLAS) of the same shape in this run.
+// At n = 1 the layer shapes also run "streamed": enough copies of the matrix,
+// used in turn, that its codes come from memory as in a real decode step
+// (GPT-2 small's layers do not fit in the last-level cache together).
 // Run with --benchmark_repetitions=3 --benchmark_report_aggregates_only=true.
 #include <benchmark/benchmark.h>
 
@@ -42,44 +45,58 @@ std::vector<float> Normal(int64_t n, uint32_t seed, float scale) {
   return v;
 }
 
-// Seconds per Multiply of fp32 for (in, out, n), filled by the fp32 runs that
+// Seconds per Multiply of fp32 for the same shape and variant, filled by the fp32 runs that
 // are registered before the other formats of the same shape.
-std::map<std::tuple<int64_t, int64_t, int64_t>, double>& Fp32Seconds() {
-  static std::map<std::tuple<int64_t, int64_t, int64_t>, double> seconds;
+// Keyed by (in, out, n, streamed).
+std::map<std::tuple<int64_t, int64_t, int64_t, bool>, double>& Fp32Seconds() {
+  static std::map<std::tuple<int64_t, int64_t, int64_t, bool>, double> seconds;
   return seconds;
 }
 
-void BM_Linear(benchmark::State& state, std::string format, int64_t in, int64_t out, int64_t n) {
+// Bytes the streamed variant cycles through: three times a 32 MiB L3.
+constexpr int64_t kStreamBytes = int64_t{96} << 20;
+
+Result<std::unique_ptr<WeightMatrix>> MakeMatrix(const std::string& format, const float* w,
+                                                 int64_t in, int64_t out) {
+  if (format == "fp32") {
+    // Its own copy: Fp32Matrix views its data, and the streamed copies must differ.
+    auto data = std::make_shared<std::vector<float>>(w, w + in * out);
+    return std::unique_ptr<WeightMatrix>(
+        std::make_unique<Fp32Matrix>(data->data(), out, in, Fp32Layout::kOutIn, data));
+  }
+  auto f = FindFormat(format);
+  if (!f.ok()) return f.status();
+  return f.value()->quantize(w, out, in, {}, Pool());
+}
+
+void BM_Linear(benchmark::State& state, std::string format, int64_t in, int64_t out, int64_t n,
+               bool streamed) {
   UseSingleThreadedBlas();
   const auto w = Normal(in * out, 1, 0.02f);  // [out, in] row-major
   const auto x = Normal(n * in, 2, 1.0f);
   std::vector<float> y(n * out);
-  std::unique_ptr<WeightMatrix> m;
-  if (format == "fp32") {
-    m = std::make_unique<Fp32Matrix>(w.data(), out, in, Fp32Layout::kOutIn);
-  } else {
-    auto f = FindFormat(format);
-    if (!f.ok()) {
-      state.SkipWithError(f.message().c_str());
+  std::vector<std::unique_ptr<WeightMatrix>> copies;
+  do {
+    auto m = MakeMatrix(format, w.data(), in, out);
+    if (!m.ok()) {
+      state.SkipWithError(m.message().c_str());
       return;
     }
-    auto q = f.value()->quantize(w.data(), out, in, {}, Pool());
-    if (!q.ok()) {
-      state.SkipWithError(q.message().c_str());
-      return;
-    }
-    m = std::move(q).value();
-  }
+    copies.push_back(std::move(m).value());
+  } while (streamed && static_cast<int64_t>(copies.size()) * copies[0]->StoredBytes() < kStreamBytes);
+  const WeightMatrix* m = copies[0].get();
+  size_t next = 0;
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
-    m->Multiply(x.data(), n, y.data(), Pool());
+    copies[next]->Multiply(x.data(), n, y.data(), Pool());
+    next = next + 1 == copies.size() ? 0 : next + 1;
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
       static_cast<double>(state.iterations());
-  const auto key = std::make_tuple(in, out, n);
+  const auto key = std::make_tuple(in, out, n, streamed);
   if (format == "fp32") Fp32Seconds()[key] = seconds;
   const auto it = Fp32Seconds().find(key);
   if (it != Fp32Seconds().end()) state.counters["x_fp32"] = it->second / seconds;
@@ -99,12 +116,17 @@ int RegisterAll() {
     std::vector<std::pair<int64_t, int64_t>> shapes(std::begin(kShapes), std::end(kShapes));
     if (n == 1) shapes.push_back(kHeadShape);
     for (auto [in, out] : shapes) {
-      for (const char* f : kFormats) {
-        const std::string name = std::string(f) + "/" + std::to_string(in) + "x" +
-                                 std::to_string(out) + "/n" + std::to_string(n);
-        benchmark::RegisterBenchmark(name.c_str(), BM_Linear, std::string(f), in, out, n)
-            ->UseRealTime()
-            ->Unit(n == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond);
+      const bool head = std::make_pair(in, out) == kHeadShape;
+      for (bool streamed : {false, true}) {
+        if (streamed && (n != 1 || head)) continue;  // the head streams already
+        for (const char* f : kFormats) {
+          const std::string name = std::string(f) + "/" + std::to_string(in) + "x" +
+                                   std::to_string(out) + "/n" + std::to_string(n) +
+                                   (streamed ? "/streamed" : "");
+          benchmark::RegisterBenchmark(name.c_str(), BM_Linear, std::string(f), in, out, n, streamed)
+              ->UseRealTime()
+              ->Unit(n == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond);
+        }
       }
     }
   }

@@ -247,11 +247,16 @@ void RowDispatch(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t nb,
 
 void GgmlTileImpl(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t nb, int64_t rows,
                   const uint8_t* act, int64_t act_stride, int64_t n, float* y, int64_t ldy) {
-  // Rows in pairs, tokens in fours; a result's arithmetic does not depend on
-  // which group it falls in.
-  for (int64_t r = 0; r < rows; r += 2) {
+  // Prefill: rows in pairs, tokens in fours, so each block loaded serves
+  // several products. Decode (fewer than 4 tokens) is bound by memory and goes
+  // one row at a time: a single sequential stream. Two interleaved rows held
+  // q8_0 at 17–20 GB/s from DRAM, one row 27–35 GB/s, and the q5 formats gain
+  // a quarter (q4_bench .../n1/streamed). A result's arithmetic does not depend
+  // on which group it falls in.
+  const int64_t row_step = n < 4 ? 1 : 2;
+  for (int64_t r = 0; r < rows; r += row_step) {
     const uint8_t* wr = w + r * row_bytes;
-    const bool pair = r + 1 < rows;
+    const bool pair = row_step == 2 && r + 1 < rows;
     int64_t t = 0;
     for (; t + 4 <= n; t += 4) {
       const void* a[4] = {act + t * act_stride, act + (t + 1) * act_stride,

@@ -1,6 +1,9 @@
 // gpt2q bench: prefill and decode throughput of a model and tokenizer speed,
 // as medians of repeated runs.
+#include <malloc.h>
+
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -32,10 +35,12 @@ struct BenchArgs {
   QuantOptions quant;               // scope and mode for them
 };
 
-// Prefill and decode rates of one model, medians of `repeat` runs after a warm-up.
+// Prefill and decode rates of one model, medians of `repeat` runs after a warm-up,
+// and the peak RSS while they ran (none where the kernel cannot reset the peak).
 struct ModelTiming {
   double prefill = 0, decode = 0;
   std::vector<double> prefill_runs, decode_runs;
+  std::optional<int64_t> peak_rss_bytes;
 };
 
 double Median(std::vector<double> values) {
@@ -125,6 +130,8 @@ Status RunBench(const BenchArgs& args) {
                                                tokenizer_bench));
   int64_t steps = 0;
 
+  // The process's peak, kept across the per-method resets below.
+  int64_t process_peak_rss = 0;
   std::vector<std::pair<std::string, AppliedQuantization>> rows;
   std::vector<ModelTiming> timings;
   for (size_t m = 0; m <= args.quants.size() && (prefill || decode); ++m) {
@@ -132,14 +139,22 @@ Status RunBench(const BenchArgs& args) {
     if (m == 0) {
       GPT2Q_ASSIGN_OR_RETURN(applied, ApplyQuantOptions(QuantOptions{}, loaded.model->mutable_weights(), *pool));
     } else {
-      // A fresh copy of the model for every method (quantization works in place).
+      // A fresh copy of the model for every method (quantization works in
+      // place), loaded once the previous one is gone.
+      loaded.model.reset();
       GPT2Q_ASSIGN_OR_RETURN(LoadedModel copy, LoadModel(args.model, *pool));
       loaded.model = std::move(copy.model);
       QuantOptions options = args.quant;
       options.quant = args.quants[m - 1];
       GPT2Q_ASSIGN_OR_RETURN(applied, ApplyQuantOptions(options, loaded.model->mutable_weights(), *pool));
     }
+    // This method's own peak: the previous model and the fp32 weights that
+    // quantization replaced go back to the kernel first.
+    malloc_trim(0);
+    process_peak_rss = std::max(process_peak_rss, PeakRssBytes());
+    const bool peak_reset = ResetPeakRss();
     timings.push_back(TimeModel(*loaded.model, args, prefill, decode, rng, *pool, [&] { progress.Update(++steps); }));
+    if (peak_reset) timings.back().peak_rss_bytes = PeakRssBytes();
     rows.emplace_back(applied.spec, std::move(applied));
   }
   if (!rows.empty()) {
@@ -157,6 +172,7 @@ Status RunBench(const BenchArgs& args) {
         row["decode_runs"] = timings[i].decode_runs;
         row["decode_vs_fp32"] = timings[i].decode / timings[0].decode;
       }
+      row["peak_rss_bytes"] = timings[i].peak_rss_bytes ? nlohmann::json(*timings[i].peak_rss_bytes) : nullptr;
       table.push_back(row);
     }
     out["methods"] = table;
@@ -183,7 +199,8 @@ Status RunBench(const BenchArgs& args) {
                         {"mb_per_s", Median(rates)}, {"runs", rates}};
   }
   progress.Finish();
-  out["peak_rss_bytes"] = PeakRssBytes();
+  process_peak_rss = std::max(process_peak_rss, PeakRssBytes());
+  out["peak_rss_bytes"] = process_peak_rss;
 
   if (args.common.json) {
     PrintJson(out);
@@ -200,23 +217,25 @@ Status RunBench(const BenchArgs& args) {
     fmt::print("{}\n", fmt::join(workload, ", "));
     size_t width = 28;  // the method column fits the longest spec
     for (const auto& row : rows) width = std::max(width, row.first.size());
-    fmt::print("{:<{}} {:>11} {:>11} {:>9} {:>11} {:>9}\n", "method", width, "weights", "prefill t/s", "x fp32",
-               "decode t/s", "x fp32");
+    fmt::print("{:<{}} {:>11} {:>11} {:>9} {:>11} {:>9} {:>11}\n", "method", width, "weights", "prefill t/s",
+               "x fp32", "decode t/s", "x fp32", "peak RSS");
     // A rate and its ratio to fp32, or dashes where --what left it out.
     auto rate = [](bool measured, double value, double fp32) {
       return measured ? fmt::format("{:>11.1f} {:>9.2f}", value, value / fp32) : fmt::format("{:>11} {:>9}", "-", "-");
     };
     for (size_t i = 0; i < rows.size(); ++i) {
-      fmt::print("{:<{}} {:>11} {} {}\n", rows[i].first, width, FormatBytes(rows[i].second.memory.weights_bytes),
+      const std::optional<int64_t>& peak = timings[i].peak_rss_bytes;
+      fmt::print("{:<{}} {:>11} {} {} {:>11}\n", rows[i].first, width, FormatBytes(rows[i].second.memory.weights_bytes),
                  rate(prefill, timings[i].prefill, timings[0].prefill),
-                 rate(decode, timings[i].decode, timings[0].decode));
+                 rate(decode, timings[i].decode, timings[0].decode), peak ? FormatBytes(*peak) : "n/a");
     }
   }
   if (tokenizer_bench) {
     fmt::print("tokenizer  {:.2f} MB/s  (cold cache, {} bytes)\n",
                out["tokenizer"]["mb_per_s"].get<double>(), out["tokenizer"]["bytes"].get<int64_t>());
   }
-  fmt::print("peak RSS   {}\n", FormatBytes(PeakRssBytes()));
+  fmt::print("peak RSS   {} (the process{})\n", FormatBytes(process_peak_rss),
+             rows.empty() ? "" : "; per method above: the peak while it ran, its model loaded");
   return OkStatus();
 }
 

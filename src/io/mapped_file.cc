@@ -42,6 +42,28 @@ Result<std::shared_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
   return std::shared_ptr<MappedFile>(new MappedFile(path, data, size));
 }
 
+namespace {
+
+struct MappedRegion {
+  std::shared_ptr<const MappedFile> file;
+  uintptr_t begin, end;  // page-aligned, inside the view
+
+  ~MappedRegion() {
+    // A private read-only file mapping: dropped pages come back from the file.
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<const void> MappedFile::RegionOwner(std::shared_ptr<const MappedFile> file, const void* data,
+                                                    size_t bytes) {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto first = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t begin = (first + page - 1) / page * page, end = (first + bytes) / page * page;
+  return std::make_shared<MappedRegion>(MappedRegion{std::move(file), begin, end});
+}
+
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }

@@ -24,6 +24,14 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
+  // Returns an owner of the view [data, data + bytes) of `file`'s mapping that
+  // keeps the mapping alive and, when its last copy goes (an fp32 weight
+  // replaced by its quantized form), hands the pages wholly inside the view
+  // back to the kernel: they leave the RSS, and touching them again would
+  // re-read the file.
+  static std::shared_ptr<const void> RegionOwner(std::shared_ptr<const MappedFile> file, const void* data,
+                                                 size_t bytes);
+
  private:
   MappedFile(std::string path, const uint8_t* data, size_t size)
       : path_(std::move(path)), data_(data), size_(size) {}

@@ -75,7 +75,15 @@ Result<std::shared_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string
   GPT2Q_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> file, MappedFile::Open(path));
   const uint8_t* data = file->data();
   size_t size = file->size();
-  return FromBytes(path, data, size, std::move(file));
+  std::shared_ptr<const MappedFile> mapping = file;
+  GPT2Q_ASSIGN_OR_RETURN(std::shared_ptr<SafetensorsFile> st, FromBytes(path, data, size, std::move(file)));
+  st->mapping_ = std::move(mapping);
+  return st;
+}
+
+std::shared_ptr<const void> SafetensorsFile::TensorOwner(const TensorView& t) const {
+  if (mapping_ == nullptr) return owner_;
+  return MappedFile::RegionOwner(mapping_, t.data, t.nbytes);
 }
 
 Result<std::shared_ptr<SafetensorsFile>> SafetensorsFile::FromBytes(

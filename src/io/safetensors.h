@@ -59,10 +59,15 @@ class SafetensorsFile {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // Keeps the underlying bytes alive (the mapping), for views that outlive this object.
   std::shared_ptr<const void> owner() const { return owner_; }
+  // Keeps `t`'s bytes alive like owner(); in a mapped file, also hands the
+  // tensor's pages back to the kernel once the last copy goes
+  // (MappedFile::RegionOwner), so a replaced weight leaves the RSS.
+  std::shared_ptr<const void> TensorOwner(const TensorView& t) const;
 
  private:
   std::string path_;
   std::shared_ptr<const void> owner_;
+  std::shared_ptr<const MappedFile> mapping_;  // set by Open, null for FromBytes
   std::vector<TensorView> tensors_;
   std::map<std::string, size_t> index_;
   std::map<std::string, std::string> metadata_;

@@ -100,13 +100,19 @@ bool IsIgnoredBuffer(const std::string& name, int64_t n_layer) {
   return rest == "attn.bias" || rest == "attn.masked_bias";
 }
 
-// Returns fp32 values for `t`: in place when it is aligned F32, otherwise
-// converted into a buffer added to `owners`.
-Result<const float*> FloatData(const std::string& path, const TensorView& t,
-                               std::vector<std::shared_ptr<const void>>& owners) {
+// fp32 values of a tensor and what keeps them alive.
+struct FloatValues {
+  const float* data;
+  std::shared_ptr<const void> owner;
+};
+
+// Returns fp32 values for `t`: in place when it is aligned F32 (owned by the
+// file's TensorOwner), otherwise converted into a buffer of their own.
+Result<FloatValues> FloatData(const SafetensorsFile& file, const TensorView& t) {
+  const std::string& path = file.path();
   const int64_t n = t.numel();
   if (t.dtype == Dtype::kF32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0) {
-    return reinterpret_cast<const float*>(t.data);
+    return FloatValues{reinterpret_cast<const float*>(t.data), file.TensorOwner(t)};
   }
   if (t.dtype != Dtype::kF32 && t.dtype != Dtype::kF16 && t.dtype != Dtype::kBF16) {
     return Status::Error(path + ": tensor '" + t.name + "': expected dtype F32, F16 or BF16, got " +
@@ -124,8 +130,7 @@ Result<const float*> FloatData(const std::string& path, const TensorView& t,
       out[i] = f16 ? Fp16ToFloat(h) : Bf16ToFloat(h);
     }
   }
-  owners.push_back(buffer);
-  return static_cast<const float*>(out);
+  return FloatValues{out, std::move(buffer)};
 }
 
 }  // namespace
@@ -208,16 +213,20 @@ Result<ModelWeights> LoadCheckpoint(const std::string& dir) {
         continue;  // byte-identical to wte: tie
       }
     }
-    GPT2Q_ASSIGN_OR_RETURN(const float* data, FloatData(path, *t, w.owners));
+    // A matrix owns its values, so that quantizing it releases them.
+    GPT2Q_ASSIGN_OR_RETURN(FloatValues values, FloatData(*file, *t));
     switch (p.layout) {
       case Layout::kVector:
-        *p.span = FloatSpan{data, Numel(p.shape)};
+        *p.span = FloatSpan{values.data, Numel(p.shape)};
+        w.owners.push_back(std::move(values.owner));
         break;
       case Layout::kConv1D:  // [in, out]: rows = out
-        *p.matrix = std::make_shared<Fp32Matrix>(data, p.shape[1], p.shape[0], Fp32Layout::kInOut);
+        *p.matrix = std::make_shared<Fp32Matrix>(values.data, p.shape[1], p.shape[0], Fp32Layout::kInOut,
+                                                 std::move(values.owner));
         break;
       case Layout::kRowMajor:
-        *p.matrix = std::make_shared<Fp32Matrix>(data, p.shape[0], p.shape[1], Fp32Layout::kOutIn);
+        *p.matrix = std::make_shared<Fp32Matrix>(values.data, p.shape[0], p.shape[1], Fp32Layout::kOutIn,
+                                                 std::move(values.owner));
         break;
     }
   }

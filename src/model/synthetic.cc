@@ -27,8 +27,8 @@ class SyntheticBuilder {
   SyntheticBuilder(ModelWeights& weights, uint64_t seed, ThreadPool& pool)
       : weights_(weights), seed_(seed), pool_(pool) {}
 
-  // Returns `count` values: N(0, kStd²) when `normal`, else all `constant`.
-  float* Fill(int64_t count, bool normal, float constant = 0.0f) {
+  // Returns a buffer of `count` values: N(0, kStd²) when `normal`, else all `constant`.
+  std::shared_ptr<AlignedBuffer> Fill(int64_t count, bool normal, float constant = 0.0f) {
     auto buffer = std::make_shared<AlignedBuffer>(count * sizeof(float));
     float* data = buffer->as<float>();
     const uint64_t stream = Mix(seed_ ^ (++tensor_ * 0x632be59bd9b4e019ull));
@@ -47,16 +47,21 @@ class SyntheticBuilder {
         data[i] = kStd * std::sqrt(-2.0f * std::log(u1)) * std::cos(6.2831853f * u2);
       }
     });
-    weights_.owners.push_back(buffer);
-    return data;
+    return buffer;
   }
   FloatSpan Vector(int64_t count, bool normal, float constant = 0.0f) {
-    return {Fill(count, normal, constant), count};
+    std::shared_ptr<AlignedBuffer> buffer = Fill(count, normal, constant);
+    weights_.owners.push_back(buffer);
+    return {buffer->as<float>(), count};
+  }
+  // A matrix owning its values (so that quantizing it releases them).
+  std::shared_ptr<WeightMatrix> Matrix(int64_t rows, int64_t cols, Fp32Layout layout) {
+    std::shared_ptr<AlignedBuffer> buffer = Fill(rows * cols, true);
+    const float* data = buffer->as<float>();
+    return std::make_shared<Fp32Matrix>(data, rows, cols, layout, std::move(buffer));
   }
   // A Conv1D weight stored [in, out], as checkpoints hold it.
-  std::shared_ptr<WeightMatrix> Linear(int64_t in, int64_t out) {
-    return std::make_shared<Fp32Matrix>(Fill(in * out, true), out, in, Fp32Layout::kInOut);
-  }
+  std::shared_ptr<WeightMatrix> Linear(int64_t in, int64_t out) { return Matrix(out, in, Fp32Layout::kInOut); }
 
  private:
   ModelWeights& weights_;
@@ -72,7 +77,7 @@ ModelWeights MakeSyntheticModel(const GPT2Config& config, uint64_t seed, ThreadP
   w.config = config;
   SyntheticBuilder b(w, seed, pool);
   const int64_t C = config.n_embd, F = config.n_inner;
-  w.wte = std::make_shared<Fp32Matrix>(b.Fill(config.n_vocab * C, true), config.n_vocab, C, Fp32Layout::kOutIn);
+  w.wte = b.Matrix(config.n_vocab, C, Fp32Layout::kOutIn);
   w.lm_head = w.wte;
   w.wpe = b.Vector(config.n_ctx * C, true);
   for (int64_t l = 0; l < config.n_layer; ++l) {

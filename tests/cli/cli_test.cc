@@ -132,6 +132,11 @@ TEST(CliTest, BenchTimesEveryMethodAskedFor) {
     EXPECT_GT(m["decode_tokens_per_s"].get<double>(), 0.0);
   }
   EXPECT_LT(j["methods"][1]["weights_bytes"].get<int64_t>(), j["methods"][0]["weights_bytes"].get<int64_t>());
+  // Each method's own peak RSS: the quantized model gave its fp32 weights back.
+  if (!j["methods"][0]["peak_rss_bytes"].is_null()) {
+    EXPECT_LT(j["methods"][1]["peak_rss_bytes"].get<int64_t>(), j["methods"][0]["peak_rss_bytes"].get<int64_t>());
+    EXPECT_GE(j["peak_rss_bytes"].get<int64_t>(), j["methods"][0]["peak_rss_bytes"].get<int64_t>());
+  }
   EXPECT_EQ(RunGpt2q("bench --what prefill --logits some").exit_code, 1);
 }
 

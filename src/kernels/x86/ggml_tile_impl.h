@@ -13,6 +13,7 @@
 
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "kernels/ggml_dot.h"
@@ -107,6 +108,10 @@ void Row32(const uint8_t* w, int64_t row_bytes, int64_t nb, const ActQ8* const* 
                                                     : sizeof(BlockQ5_1);
   __m256 acc[R][M];
   float mins[R][M];
+  // The full tile keeps its 8 minimum terms in one vector, lane 4r + t: the
+  // same fused multiply-add per block as the scalar sum of the other tiles.
+  constexpr bool kMinVector = R == 2 && M == 4;
+  __m256 min_acc = _mm256_setzero_ps();
   for (int r = 0; r < R; ++r) {
     for (int t = 0; t < M; ++t) {
       acc[r][t] = _mm256_setzero_ps();
@@ -135,10 +140,16 @@ void Row32(const uint8_t* w, int64_t row_bytes, int64_t nb, const ActQ8* const* 
           dot = DotU8S8(b[r].u, y);
         }
         acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], da), _mm256_cvtepi32_ps(dot), acc[r][t]);
-        if constexpr (T != GgmlType::kQ8_0) mins[r][t] += b[r].m * a.s;
+        if constexpr (T != GgmlType::kQ8_0 && !kMinVector) mins[r][t] = std::fma(b[r].m, a.s, mins[r][t]);
       }
     }
+    if constexpr (T != GgmlType::kQ8_0 && kMinVector) {
+      const __m128 s = _mm_setr_ps(act[0][i].s, act[1][i].s, act[2][i].s, act[3][i].s);
+      min_acc = _mm256_fmadd_ps(_mm256_set_m128(_mm_set1_ps(b[1].m), _mm_set1_ps(b[0].m)),
+                                _mm256_set_m128(s, s), min_acc);
+    }
   }
+  if constexpr (kMinVector) _mm256_storeu_ps(&mins[0][0], min_acc);
   for (int r = 0; r < R; ++r) {
     for (int t = 0; t < M; ++t) y[r + t * ldy] = HorizontalSum(acc[r][t]) + mins[r][t];
   }

@@ -182,6 +182,26 @@ TEST(GgmlTest, MultiplyMatchesReferenceAndDoublePrecision) {
   }
 }
 
+// A token's products do not depend on the tile it falls in: 17 tokens at once
+// (tiles of 2 rows × 4 tokens, a remainder of 1) equal each token alone
+// (decode: one row at a time), bit for bit.
+TEST(GgmlTest, TokenResultsDoNotDependOnTheBatch) {
+  const int64_t rows = 37, cols = 512, n = 17;
+  auto w = Normal(rows * cols, 21);
+  auto x = Normal(n * cols, 22);
+  ThreadPool pool(2);
+  for (GgmlType t : kTypes) {
+    auto m = QuantizeGgml(t, w.data(), rows, cols, {}, nullptr).value();
+    std::vector<float> all(n * rows), one(rows);
+    m->Multiply(x.data(), n, all.data(), pool);
+    for (int64_t tk = 0; tk < n; ++tk) {
+      m->Multiply(x.data() + tk * cols, 1, one.data(), pool);
+      ASSERT_EQ(0, std::memcmp(one.data(), all.data() + tk * rows, rows * sizeof(float)))
+          << m->format() << " token " << tk;
+    }
+  }
+}
+
 TEST(GgmlTest, VnniAndAvx2TilesAreIdentical) {
   if (!internal::HasAvx512Vnni()) GTEST_SKIP() << "no AVX512-VNNI on this CPU";
   const int64_t rows = 5, cols = 512, n = 7;

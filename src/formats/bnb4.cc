@@ -165,10 +165,22 @@ Bnb4Matrix::Bnb4Matrix(Bnb4Kind kind, int64_t rows, int64_t cols, Bnb4Options op
 std::string Bnb4Matrix::format() const { return kind_ == Bnb4Kind::kNf4 ? "nf4" : "fp4"; }
 
 float Bnb4Matrix::BlockAbsmax(int64_t b) const {
-  if (!options_.double_quant) return storage_.absmax[b];
-  float a = DynamicMap8()[storage_.qabsmax[b]] * storage_.nested_absmax[b / kBnb4NestedBlock];
-  a += storage_.offset;
+  float a;
+  BlockAbsmaxes(b, 1, &a);
   return a;
+}
+
+void Bnb4Matrix::BlockAbsmaxes(int64_t first, int64_t count, float* out) const {
+  if (!options_.double_quant) {
+    std::copy_n(storage_.absmax.data() + first, count, out);
+    return;
+  }
+  const std::array<float, 256>& map = DynamicMap8();
+  for (int64_t b = first; b < first + count; ++b) {
+    float a = map[storage_.qabsmax[b]] * storage_.nested_absmax[b / kBnb4NestedBlock];
+    a += storage_.offset;
+    out[b - first] = a;
+  }
 }
 
 int64_t Bnb4Matrix::StoredBytes() const {
@@ -193,7 +205,7 @@ void Bnb4Matrix::DequantizeRows(int64_t r0, int64_t count, float* out) const {
     const int64_t per_row = cols() / options_.block;
     std::vector<float> absmax(per_row);
     for (int64_t r = r0; r < r0 + count; ++r) {
-      for (int64_t b = 0; b < per_row; ++b) absmax[b] = BlockAbsmax(r * per_row + b);
+      BlockAbsmaxes(r * per_row, per_row, absmax.data());
       Bnb4DequantizeRow(codes + r * cols() / 2, absmax.data(), cols(), options_.block, lut,
                         out + (r - r0) * cols());
     }
@@ -223,15 +235,17 @@ void Bnb4Matrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool)
     pool.ParallelFor(n_chunks, [&](int64_t c) {
       const int64_t r0 = c * chunk, r1 = std::min(out, r0 + chunk);
       if (RowsAligned()) {
+        // The chunk's rows hold consecutive blocks: their absmax in one pass.
         const int64_t per_row = in / options_.block;
-        std::vector<float> absmax(per_row);
+        const float* absmax = storage_.absmax.data() + r0 * per_row;
+        std::vector<float> dequantized;
+        if (options_.double_quant) {
+          dequantized.resize((r1 - r0) * per_row);
+          BlockAbsmaxes(r0 * per_row, (r1 - r0) * per_row, dequantized.data());
+          absmax = dequantized.data();
+        }
         for (int64_t r = r0; r < r1; ++r) {
-          const float* row_absmax = storage_.absmax.data() + r * per_row;
-          if (options_.double_quant) {
-            for (int64_t b = 0; b < per_row; ++b) absmax[b] = BlockAbsmax(r * per_row + b);
-            row_absmax = absmax.data();
-          }
-          Bnb4RowDot(storage_.codes.data() + r * in / 2, row_absmax, in, options_.block, lut,
+          Bnb4RowDot(storage_.codes.data() + r * in / 2, absmax + (r - r0) * per_row, in, options_.block, lut,
                      xp.data(), n, in, y + r, out);
         }
       } else {

@@ -78,6 +78,11 @@ class Bnb4Matrix : public WeightMatrix {
   int64_t n_blocks() const { return n_blocks_; }
   // Returns the absmax of block b, dequantized when double-quantized.
   float BlockAbsmax(int64_t b) const;
+  // Writes the absmax of blocks [first, first + count) to out: with double
+  // quantization, one lookup and multiply-add each, the table fetched once.
+  // Decode calls it once per chunk of rows (a call per block held
+  // nf4:double=1 decode at 173 tokens/s, against 217 without double quantization).
+  void BlockAbsmaxes(int64_t first, int64_t count, float* out) const;
 
  private:
   bool RowsAligned() const { return cols() % options_.block == 0; }

@@ -42,6 +42,7 @@ int64_t TrackedPeakBytes() { return g_tracked_peak.load(); }
 void ResetTrackedPeak() { g_tracked_peak.store(g_tracked.load()); }
 int64_t PeakRssBytes() { return ReadStatusKb("VmHWM:") * 1024; }
 int64_t CurrentRssBytes() { return ReadStatusKb("VmRSS:") * 1024; }
+int64_t FileBackedRssBytes() { return ReadStatusKb("RssFile:") * 1024; }
 
 bool ResetPeakRss() {
   FILE* f = std::fopen("/proc/self/clear_refs", "w");

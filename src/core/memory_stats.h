@@ -18,6 +18,9 @@ void ResetTrackedPeak();
 int64_t PeakRssBytes();
 // Returns the process's current resident set size in bytes (VmRSS), 0 if unknown.
 int64_t CurrentRssBytes();
+// Returns the part of the RSS backed by files, mapped checkpoints among them
+// (RssFile), 0 if unknown.
+int64_t FileBackedRssBytes();
 // Resets the kernel's peak RSS counter to the current RSS (Linux clear_refs);
 // returns false where the kernel does not allow it.
 bool ResetPeakRss();

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/memory_stats.h"
 #include "eval/perplexity.h"
 #include "kernels/blas.h"
 #include "model/checkpoint.h"
@@ -221,19 +222,10 @@ TEST(Memory, LmHeadScopeUntiesAndCountsBothCopies) {
   EXPECT_NE(report->notes[0].find("stored twice"), std::string::npos);
 }
 
-// Resident pages backed by files (the mapped checkpoint among them), from /proc.
-int64_t RssFileBytes() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("RssFile:", 0) == 0) return std::stoll(line.substr(8)) * 1024;
-  }
-  return -1;
-}
-
 // Packed quantization gives the fp32 weights back: a replaced matrix's values
 // in the mapped checkpoint leave the RSS, so memory really shrinks.
 TEST(Memory, PackedQuantizationReleasesTheFp32Weights) {
-  if (RssFileBytes() < 0) GTEST_SKIP() << "no RssFile in /proc/self/status";
+  if (FileBackedRssBytes() == 0) GTEST_SKIP() << "no RssFile in /proc/self/status";
   ThreadPool pool(2);
   auto weights = LoadCheckpoint(kModelDir);
   ASSERT_TRUE(weights.ok());
@@ -241,12 +233,12 @@ TEST(Memory, PackedQuantizationReleasesTheFp32Weights) {
   const int64_t wte_bytes = weights->wte->StoredBytes();
   std::vector<float> row(weights->wte->cols());
   for (int64_t r = 0; r < weights->wte->rows(); ++r) weights->wte->DequantizeRow(r, row.data());
-  const int64_t touched = RssFileBytes();
+  const int64_t touched = FileBackedRssBytes();
   auto scope = MakeScope("linear", {}, {}, weights->config.n_layer);
   ASSERT_TRUE(QuantizeModel(weights.value(), ParseQuantSpec("q4_0").value(), scope.value(), QuantMode::kPacked,
                             pool).ok());
   EXPECT_TRUE(fp32_wte.expired());
-  EXPECT_LT(RssFileBytes(), touched - wte_bytes * 9 / 10);
+  EXPECT_LT(FileBackedRssBytes(), touched - wte_bytes * 9 / 10);
 }
 
 // The figures transformers prints for gpt2 (see quant/memory.h for how they are counted).

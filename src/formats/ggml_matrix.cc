@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/scratch_buffer.h"
 #include "formats/ggml_formats.h"
 #include "formats/ggml_quants.h"
 #include "kernels/blas.h"
@@ -90,11 +91,10 @@ void GgmlMatrix::QuantizeActivations(const float* x, int64_t n, uint8_t* act,
 void GgmlMatrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool) const {
   const int64_t out = rows(), stride = act_row_bytes();
   const int64_t nb = cols() / info_.block_values;
-  // Reused across calls on this thread: prefill activations are megabytes.
-  // (The tasks below run on other threads: they use `act_data`, never `act`.)
-  thread_local std::vector<uint8_t> act;
-  if (act.size() < static_cast<size_t>(n * stride)) act.resize(static_cast<size_t>(n * stride));
-  uint8_t* act_data = act.data();
+  // Reused across calls on this thread (tracked): prefill activations are
+  // megabytes. (The tasks below run on other threads: they use `act_data`, never `act`.)
+  thread_local ScratchBuffer act;
+  uint8_t* act_data = act.Get<uint8_t>(n * stride);
   QuantizeActivations(x, n, act_data, &pool);
   if (n <= 8) {
     const int64_t chunk = OutputChunk(n, out);

@@ -38,7 +38,8 @@ GPT2::GPT2(ModelWeights weights) : weights_(std::move(weights)) {
 int64_t GPT2::ScratchBytes(int64_t batch, int64_t n_tokens) const {
   const GPT2Config& c = config();
   const int64_t rows = batch * n_tokens;
-  return rows * (4 * c.n_embd + 3 * c.n_embd + c.n_inner) * static_cast<int64_t>(sizeof(float));
+  // Forward's buffers: x, a and y (C each), qkv (3C) and the MLP hidden (F).
+  return rows * (3 * c.n_embd + 3 * c.n_embd + c.n_inner) * static_cast<int64_t>(sizeof(float));
 }
 
 void GPT2::Forward(const int32_t* tokens, int64_t batch, int64_t n_tokens, KVCache& cache,

@@ -142,14 +142,11 @@ const Case kCases[] = {
     // fp32 activations in decode.
     {"absmax", [](const std::vector<Shape>& s) { return AttentionBytes() + TileBytes(s, kPrefill); },
      [](const std::vector<Shape>& s) { return MaxCols(s) * 4; }, None},
-    // LLM.int8() with a threshold that LayerNorm outputs (unit variance) cross
-    // in every prefill: an fp32 copy of the activations without the outlier columns.
-    {"llm-int8:threshold=2", [](const std::vector<Shape>&) { return AttentionBytes(); }, None,
-     [](const std::vector<Shape>& s) {
-       int64_t min_cols = s.front().cols;
-       for (const Shape& m : s) min_cols = std::min(min_cols, m.cols);
-       return kPrefill * min_cols * 4;
-     }},
+    // LLM.int8() with a threshold so low that every input, the MLP's hidden
+    // activations (n_inner wide) too, has outlier columns: the fp32 copy of
+    // mlp.c_proj's input without them, alive with its int8 codes (1 byte per value).
+    {"llm-int8:threshold=0.1", [](const std::vector<Shape>&) { return AttentionBytes(); }, None,
+     [](const std::vector<Shape>&) { return kPrefill * SmallConfig().n_inner * (4 + 1); }},
 };
 
 class ForwardMemoryTest : public ::testing::TestWithParam<Case> {};

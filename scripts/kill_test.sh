@@ -14,8 +14,10 @@
 # a copy of data/gpt2-tiny-shakespeare; both alternates (the default). Runs
 # alternate between a fresh output and an existing complete output replaced
 # with --force, and between --quant q4_0 and q8_0, so old and new differ.
-# Kill delays are uniform over [0, 1.05 x] the duration of a complete run of
-# the same kind, measured first. Everything happens in a temporary folder.
+# Half the kill delays are uniform over [0, 1.05 x] the duration of a complete
+# run of the same kind (measured first), half over its last 1.5 x its write
+# time + 0.5 x after: the write, the rename into place and the deletion of the
+# old output. Everything happens in a temporary folder.
 set -euo pipefail
 
 kills=200
@@ -68,7 +70,7 @@ folder_sums() { if [ -d "$1" ]; then (cd "$1" && find . -type f -print0 | sort -
 now() { date +%s.%N; }
 
 # Complete runs: the checksums of each (source, spec) output and how long it takes.
-declare -A ref_sums ref_seconds
+declare -A ref_sums ref_seconds ref_write
 for src in "${sources[@]}"; do
   for spec in "${specs[@]}"; do
     ref=$work/ref-$src-$spec
@@ -78,7 +80,10 @@ for src in "${sources[@]}"; do
       > "$work/ref.log" 2>&1 || { cat "$work/ref.log" >&2; echo "kill_test.sh: the complete run failed" >&2; exit 1; }
     ref_seconds[$src-$spec]=$(awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
     ref_sums[$src-$spec]=$(folder_sums "$ref")
-    echo "complete run: $src $spec in ${ref_seconds[$src-$spec]} s"
+    # The write phase, from "wrote ... in X s": half the kills aim at it.
+    ref_write[$src-$spec]=$(sed -n 's/^wrote .* in \([0-9.]*\) s$/\1/p' "$work/ref.log")
+    [ -n "${ref_write[$src-$spec]}" ] || { cat "$work/ref.log" >&2; echo "kill_test.sh: no 'wrote' line" >&2; exit 1; }
+    echo "complete run: $src $spec in ${ref_seconds[$src-$spec]} s (writing ${ref_write[$src-$spec]} s)"
   done
 done
 
@@ -107,8 +112,12 @@ while [ "$delivered" -lt "$kills" ] && [ "$runs" -lt $((2 * kills)) ]; do
     fi
     before=old
   fi
-  delay=$(awk -v s="$seed" -v i="$i" -v t="${ref_seconds[$src-$new]}" \
-    'BEGIN { srand(s * 100003 + i); printf "%.3f", rand() * t * 1.05 }')
+  # Half the delays uniform over the whole run, half over its end: the write,
+  # the rename and the deletion of the old output (2x the write time).
+  delay=$(awk -v s="$seed" -v i="$i" -v t="${ref_seconds[$src-$new]}" -v w="${ref_write[$src-$new]}" \
+    'BEGIN { srand(s * 100003 + i); if (rand() < 0.5) d = rand() * t * 1.05;
+             else { d = t - 1.5 * w + rand() * 2 * w; if (d < 0) d = 0 }
+             printf "%.3f", d }')
 
   # shellcheck disable=SC2046
   "$binary" quantize $(source_args "$src") --quant "$new" --out "$out" $force --threads "$threads" \
@@ -117,7 +126,7 @@ while [ "$delivered" -lt "$kills" ] && [ "$runs" -lt $((2 * kills)) ]; do
   sleep "$delay"
   kill -KILL "$pid" 2> /dev/null || true
   rc=0
-  wait "$pid" || rc=$?
+  wait "$pid" 2> /dev/null || rc=$?
   runs=$((runs + 1))
   if [ "$rc" = 137 ]; then
     delivered=$((delivered + 1))
@@ -142,7 +151,8 @@ while [ "$delivered" -lt "$kills" ] && [ "$runs" -lt $((2 * kills)) ]; do
     fresh/absent/137 | fresh/new/* | replace/old/137 | replace/new/*) ;;
     *) fail "$src $mode $new (delay $delay s, exit $rc): output is '$state'; files: $(ls -A "$out" 2> /dev/null | tr '\n' ' ')" ;;
   esac
-  outcome[$mode-$state]=$((${outcome[$mode-$state]:-0} + 1))
+  how=$([ "$rc" = 137 ] && echo killed || echo "not killed (exit $rc)")
+  outcome[$mode output $state, $how]=$((${outcome[$mode output $state, $how]:-0} + 1))
   if [ "$state" = old ] || [ "$state" = new ]; then
     "$binary" info "$out" --threads 1 > /dev/null 2> "$work/info.log" || fail "gpt2q info $state output: $(cat "$work/info.log")"
   fi
@@ -177,9 +187,9 @@ done
 [ -z "$(temps)" ] || fail "temporaries left after the final run: $(temps | tr '\n' ' ')"
 
 echo "kill test: $delivered kills in $runs runs ($finished finished before the kill), sources: ${sources[*]}"
-for key in fresh-absent fresh-new replace-old replace-new fresh-old fresh-broken replace-absent replace-broken; do
-  [ -n "${outcome[$key]:-}" ] && echo "  outcome ${key/-/ output }: ${outcome[$key]}"
-done
+while read -r key; do
+  echo "  $key: ${outcome[$key]}"
+done < <(printf '%s\n' "${!outcome[@]}" | sort)
 echo "  stale temporaries left by kills: $stale_left; seen removed by the next run: $stale_cleaned" \
   "(the final run reported $final_notes removal notes)"
 echo "  input untouched after every run: $([ "$(cd "$input" && sha256sum -- * | sort)" = "$input_sums" ] && echo yes || echo NO)"

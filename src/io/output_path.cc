@@ -87,7 +87,7 @@ Status CheckOutputApartFromInputs(const std::string& output, const std::vector<s
     const bool same = out == in || (out_exists && in_exists && out_ids[0] == in_ids[0]);
     const bool inside = IsSameOrInside(out, in) || (in_exists && Contains(out_ids, out_exists ? 1 : 0, in_ids[0]));
     const bool contains = IsSameOrInside(in, out) || (out_exists && Contains(in_ids, in_exists ? 1 : 0, out_ids[0]));
-    const std::string where = output + " (" + out_text + ")";
+    const std::string where = output == out_text ? output : output + " (" + out_text + ")";
     if (same) {
       return Status::Error(where + ": the output is the input " + input +
                            "; writing it would destroy the input (expected an output path apart from it)");

@@ -52,6 +52,8 @@ class SafeWriteCliTest : public ::testing::Test {
     model_ = dir_ / "data" / "gpt2-tiny-shakespeare";
     fs::create_directories(model_.parent_path());
     fs::copy(fs::path(GPT2Q_DATA_DIR) / "gpt2-tiny-shakespeare", model_, fs::copy_options::recursive);
+    fs::copy_file(fs::path(GPT2Q_DATA_DIR) / "tinyshakespeare-heldout.txt",
+                  model_.parent_path() / "tinyshakespeare-heldout.txt");
     model_files_ = Files(model_);
   }
   void TearDown() override {
@@ -90,7 +92,7 @@ class SafeWriteCliTest : public ::testing::Test {
 };
 
 TEST_F(SafeWriteCliTest, OutputEqualToTheInputIsRefused) {
-  for (const std::string& extra : {"", "--force"}) {
+  for (const char* extra : {"", "--force"}) {
     RunResult r = Quantize("q4_0", model_, extra);
     EXPECT_EQ(r.exit_code, 1) << r.out;
     EXPECT_NE(r.err.find("the output is the input"), std::string::npos) << r.err;
@@ -103,11 +105,11 @@ TEST_F(SafeWriteCliTest, OutputEqualToTheInputIsRefused) {
   r = Quantize("q4_0", model_ / ".." / "gpt2-tiny-shakespeare", "--force");
   EXPECT_NE(r.err.find("the output is the input"), std::string::npos) << r.err;
   EXPECT_EQ(Leftovers({"link"}), std::vector<std::string>());
-  EXPECT_EQ(Files(model_.parent_path()).size(), model_files_.size());  // nothing beside the model
+  EXPECT_EQ(Files(model_.parent_path()).size(), model_files_.size() + 1);  // the model and the text
 }
 
 TEST_F(SafeWriteCliTest, OutputInsideTheInputIsRefused) {
-  for (const std::string& extra : {"", "--force"}) {
+  for (const char* extra : {"", "--force"}) {
     RunResult r = Quantize("q4_0", model_ / "q4", extra);
     EXPECT_EQ(r.exit_code, 1) << r.out;
     EXPECT_NE(r.err.find("lies inside the input"), std::string::npos) << r.err;

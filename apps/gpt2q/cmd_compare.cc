@@ -42,7 +42,7 @@ struct QuantizedModel {
 Result<QuantizedModel> LoadQuantized(const ModelOptions& model, const Run& run, ThreadPool& pool) {
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(model, pool));
   GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
-                         ApplyQuantOptions(run.options(), loaded.model->mutable_weights(), pool));
+                         ApplyQuantOptions(run.options(), loaded, pool));
   return QuantizedModel{std::move(loaded), std::move(applied)};
 }
 
@@ -245,6 +245,7 @@ Status RunCompare(const CompareArgs& args) {
   GPT2Q_ASSIGN_OR_RETURN(std::string text, ReadTextFile(text_path));
   if (text.empty()) return Status::Error(text_path + ": the text is empty");
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel base, LoadModel(args.model, *pool));
+  GPT2Q_RETURN_IF_ERROR(RefuseQuantizedCheckpoint(base, "compare"));
   const GPT2Config config = base.model->config();
   std::vector<int32_t> tokens = base.tokenizer->Encode(text);
   const int64_t text_tokens = static_cast<int64_t>(tokens.size());
@@ -285,7 +286,7 @@ Status RunCompare(const CompareArgs& args) {
   std::vector<MethodResult> results;
   std::vector<HistogramData> histograms;
   std::set<std::string> histogram_methods;
-  GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization none, ApplyQuantOptions(QuantOptions{}, base.model->mutable_weights(), *pool));
+  GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization none, ApplyQuantOptions(QuantOptions{}, base, *pool));
   ResetTrackedPeak();
   GPT2Q_ASSIGN_OR_RETURN(PerplexityResult fp32_ppl, EvaluatePerplexity(*base.model, tokens, ppl_options, *pool));
   MethodResult fp32 = ResultFromRun({"fp32", "-", "packed"}, none, nullptr, fp32_ppl, fp32_ppl.ppl);
@@ -342,6 +343,7 @@ Status RunHist(const CompareArgs& args) {
   }
   GPT2Q_ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, MakePool(args.common));
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel base, LoadModel(args.model, *pool));
+  GPT2Q_RETURN_IF_ERROR(RefuseQuantizedCheckpoint(base, "hist"));
   const std::string model_name = base.name.substr(base.name.find_last_of('/') + 1);
   ProgressBar progress("hist", static_cast<int64_t>(runs.size()));
   std::vector<HistogramData> histograms;

@@ -41,14 +41,31 @@ Status ValidateQuantOptions(const QuantOptions& options) {
   return ParseQuantMode(options.mode).status();
 }
 
-Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, ModelWeights& weights,
+Status RefuseQuantizedCheckpoint(const LoadedModel& loaded, const std::string& what) {
+  if (!loaded.recorded) return OkStatus();
+  return Status::Error(fmt::format(
+      "{}: is a gpt2q quantized checkpoint ({}, scope {}, {} mode); {} needs an fp32, F16 or BF16 "
+      "checkpoint, not quantized weights (use the original model)",
+      loaded.name, loaded.recorded->quant, loaded.recorded->scope, loaded.recorded->mode, what));
+}
+
+Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, LoadedModel& loaded,
                                               ThreadPool& pool) {
   AppliedQuantization applied;
+  ModelWeights& weights = loaded.model->mutable_weights();
   GPT2Q_ASSIGN_OR_RETURN(QuantMode mode, ParseQuantMode(options.mode));
   applied.mode = std::string(QuantModeName(mode));
   applied.spec = "fp32";
   applied.scope = "-";
+  if (loaded.recorded && options.quant.empty()) {
+    applied.spec = loaded.recorded->quant;
+    applied.scope = loaded.recorded->scope;
+    applied.mode = loaded.recorded->mode;
+    applied.source = "checkpoint";
+  }
   if (!options.quant.empty()) {
+    GPT2Q_RETURN_IF_ERROR(RefuseQuantizedCheckpoint(loaded, "--quant " + options.quant));
+    applied.source = "applied";
     GPT2Q_ASSIGN_OR_RETURN(QuantSpec spec, ParseQuantSpec(options.quant));
     GPT2Q_ASSIGN_OR_RETURN(Scope scope,
                            MakeScope(options.scope, options.include, options.skip, weights.config.n_layer));
@@ -82,6 +99,7 @@ nlohmann::json QuantizationJson(const AppliedQuantization& a) {
   return {{"quant", a.spec},
           {"scope", a.scope},
           {"mode", a.mode},
+          {"quant_source", a.source},
           {"weights_bytes", a.memory.weights_bytes},
           {"fp32_bytes", a.memory.fp32_bytes},
           {"compression", a.memory.compression()},
@@ -94,7 +112,8 @@ nlohmann::json QuantizationJson(const AppliedQuantization& a) {
 
 void PrintQuantizationSummary(const std::string& model_name, const AppliedQuantization& applied) {
   fmt::print("model      {}\n", model_name);
-  fmt::print("quant      {} (scope {}, {} mode)\n", applied.spec, applied.scope, applied.mode);
+  fmt::print("quant      {} (scope {}, {} mode{})\n", applied.spec, applied.scope, applied.mode,
+             applied.source == "checkpoint" ? "; recorded in the checkpoint" : "");
   fmt::print("weights    {} ({:.1f}% smaller than fp32, {:.2f}x); HF footprint {} bytes\n",
              FormatBytes(applied.memory.weights_bytes), 100 * applied.memory.compression(),
              applied.memory.ratio(), applied.memory.hf_footprint_bytes);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "common.h"
 #include "core/thread_pool.h"
 #include "model/weights.h"
 #include "quant/memory.h"
@@ -30,8 +31,11 @@ void AddQuantOptions(CLI::App* cmd, QuantOptions* options);
 // What quantizing a model did, for printing.
 struct AppliedQuantization {
   std::string spec;   // canonical spec string, "fp32" when none
-  std::string scope;  // scope label
+  std::string scope;  // scope label, "-" when none
   std::string mode;
+  // Where the label comes from: "none" (fp32), "applied" (--quant) or
+  // "checkpoint" (recorded in the gpt2q quantized checkpoint loaded).
+  std::string source = "none";
   QuantizeReport report;
   ModelMemory memory;
 };
@@ -40,9 +44,16 @@ struct AppliedQuantization {
 // commands fail on bad arguments before any work starts.
 Status ValidateQuantOptions(const QuantOptions& options);
 
-// Quantizes `weights` as the options say (nothing for an empty --quant) and
-// measures its memory afterwards.
-Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, ModelWeights& weights,
+// Returns an error when `loaded` is a gpt2q quantized checkpoint: `what`
+// (e.g. "--quant q4_0") needs the fp32 model, and would otherwise quantize
+// already-quantized weights again or compare the model with itself.
+Status RefuseQuantizedCheckpoint(const LoadedModel& loaded, const std::string& what);
+
+// Quantizes the weights of `loaded` as the options say and measures their
+// memory afterwards. Without --quant the label is what the checkpoint records
+// (a gpt2q quantized checkpoint) or fp32; --quant on a quantized checkpoint is
+// refused (RefuseQuantizedCheckpoint).
+Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, LoadedModel& loaded,
                                               ThreadPool& pool);
 
 // Returns one JSON row per quantized tensor: name, format, shape, bytes, MSE,

@@ -137,7 +137,7 @@ Result<StagedOutput> StagedOutput::Begin(const std::string& output, const Staged
   GPT2Q_ASSIGN_OR_RETURN(staged.final_, ResolveOutputPath(output));
   const fs::path final(staged.final_);
   if (final == final.root_path()) return Status::Error(output + ": is the filesystem root (expected a new path)");
-  GPT2Q_RETURN_IF_ERROR(CheckOutputApartFromInputs(staged.final_, options.inputs));
+  GPT2Q_RETURN_IF_ERROR(CheckOutputApartFromInputs(output, options.inputs));
   if (options.force) {
     std::error_code ec;
     const fs::path cwd = fs::current_path(ec);

@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -197,6 +198,38 @@ TEST(CheckpointRoundTripTest, PlainCheckpointHasNoGpt2qMetadata) {
   ASSERT_TRUE(q.ok()) << q.message();
   EXPECT_TRUE(q->matrices.empty());
   EXPECT_EQ((*file)->metadata().at("gpt2q.tied"), "1");
+  fs::remove_all(dir);
+}
+
+TEST(CheckpointRoundTripTest, RecordedQuantizationReadsBackOrNamesTheMissingKey) {
+  const fs::path dir = fs::temp_directory_path() / ("gpt2q_recorded_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "model.safetensors").string();
+  const float value = 1.0f;
+  auto read = [&](const std::map<std::string, std::string>& metadata) {
+    EXPECT_TRUE(WriteSafetensors(path, {{"x", Dtype::kF32, {1}, &value, 4}}, metadata).ok());
+    auto file = SafetensorsFile::Open(path);
+    EXPECT_TRUE(file.ok()) << file.message();
+    return ReadQuantizedCheckpointInfo(**file);
+  };
+  auto plain = read({{"format", "pt"}});
+  ASSERT_TRUE(plain.ok()) << plain.message();
+  EXPECT_FALSE(plain.value().has_value());
+  auto recorded = read({{"gpt2q.version", "1"}, {"gpt2q.quant", "nf4:block=64,double=0"},
+                        {"gpt2q.scope", "linear"}, {"gpt2q.mode", "packed"}});
+  ASSERT_TRUE(recorded.ok()) << recorded.message();
+  ASSERT_TRUE(recorded.value().has_value());
+  EXPECT_EQ(recorded.value()->quant, "nf4:block=64,double=0");
+  EXPECT_EQ(recorded.value()->scope, "linear");
+  EXPECT_EQ(recorded.value()->mode, "packed");
+  auto no_scope = read({{"gpt2q.version", "1"}, {"gpt2q.quant", "q4_0"}, {"gpt2q.mode", "packed"}});
+  ASSERT_FALSE(no_scope.ok());
+  EXPECT_NE(no_scope.message().find("metadata gpt2q.scope: missing"), std::string::npos) << no_scope.message();
+  EXPECT_NE(no_scope.message().find(path), std::string::npos) << no_scope.message();
+  auto version = read({{"gpt2q.version", "2"}, {"gpt2q.quant", "q4_0"}, {"gpt2q.scope", "linear"},
+                       {"gpt2q.mode", "packed"}});
+  ASSERT_FALSE(version.ok());
+  EXPECT_NE(version.message().find("gpt2q.version: expected '1', got '2'"), std::string::npos) << version.message();
   fs::remove_all(dir);
 }
 

@@ -75,7 +75,9 @@ const FormatTraits kFp32Format = {
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return CopyFp32(w, rows, cols, params, nullptr);
     },
-    LoadFp32};
+    LoadFp32,
+    [](const WeightMatrix&) { return 32.0; },
+    ""};
 
 std::vector<FormatTraits> Rows() {
   return {

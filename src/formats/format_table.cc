@@ -14,6 +14,7 @@
 #include "formats/fp4.h"
 #include "formats/ggml_formats.h"
 #include "formats/int8_formats.h"
+#include "formats/int_group.h"
 #include "formats/nf4.h"
 #include "formats/symquant.h"
 
@@ -90,6 +91,7 @@ std::vector<FormatTraits> Rows() {
       kInt8SymquantFormat,
       kInt8GroupFormat,
       kLlmInt8Format,
+      kIntGroupFormat,
       kNf4Format,
       kFp4Format,
       kQ8_0Format,

@@ -25,7 +25,9 @@ const FormatTraits kInt8RowFormat = {
     },
     [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
       return LoadInt8("int8-row", Int8Dequant::kDivide, false, parts, rows, cols, params);
-    }};
+    },
+    [](const WeightMatrix&) { return 8.0; },
+    "int8_bench"};
 
 const FormatTraits kInt8RowAsymFormat = {
     "int8-row-asym",
@@ -39,6 +41,8 @@ const FormatTraits kInt8RowAsymFormat = {
     },
     [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
       return LoadInt8("int8-row-asym", Int8Dequant::kDivide, false, parts, rows, cols, params);
-    }};
+    },
+    [](const WeightMatrix&) { return 8.0; },
+    "int8_bench"};
 
 }  // namespace gpt2q

@@ -118,7 +118,9 @@ const FormatTraits kInt8TensorFormat = {
     },
     [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
       return LoadInt8("int8-tensor", Int8Dequant::kDivide, false, parts, rows, cols, params);
-    }};
+    },
+    [](const WeightMatrix&) { return 8.0; },
+    ""};
 
 const FormatTraits kInt8TensorAsymFormat = {
     "int8-tensor-asym",
@@ -132,6 +134,8 @@ const FormatTraits kInt8TensorAsymFormat = {
     },
     [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
       return LoadInt8("int8-tensor-asym", Int8Dequant::kDivide, false, parts, rows, cols, params);
-    }};
+    },
+    [](const WeightMatrix&) { return 8.0; },
+    ""};
 
 }  // namespace gpt2q

@@ -153,6 +153,8 @@ const FormatTraits kLlmInt8Format = {
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return QuantizeLlmInt8(w, rows, cols, params, nullptr);
     },
-    LoadLlmInt8};
+    LoadLlmInt8,
+    [](const WeightMatrix&) { return 8.0; },
+    "int8_bench"};
 
 }  // namespace gpt2q

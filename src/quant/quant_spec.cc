@@ -7,6 +7,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "formats/int_group.h"
+
 namespace gpt2q {
 namespace {
 
@@ -23,6 +25,9 @@ FormatParams ZeroquantToFormat(const FormatParams& p) {
 }
 
 FormatParams NoParams(const FormatParams&) { return {}; }
+
+// rtn's options are int-group's: bits 2/3/4/8, group −1 or ≥ 1, sym 0/1.
+Status ValidateRtn(const FormatParams& p) { return ParseIntGroupOptions("method rtn", p).status(); }
 
 // The int8 methods multiply weight-only by default (as the notebooks do); this
 // option switches them to int8 activations and int8×int8 kernels.
@@ -67,6 +72,12 @@ const std::vector<MethodInfo>& MethodTable() {
       {"q5_1", "llama.cpp Q5_1: 32-value blocks, 5-bit codes, fp16 scale and min", "q5_1", {}, NoParams},
       {"q4_k", "llama.cpp Q4_K: 256-value super-blocks of 8×32, 6-bit scales and mins", "q4_k", {}, NoParams},
       {"q6_k", "llama.cpp Q6_K: 256-value super-blocks of 16×16, 8-bit scales", "q6_k", {}, NoParams},
+      {"rtn", "round-to-nearest with GPTQ's min-max quantizer, group-wise along the input: "
+              "GPTQ's and AWQ's baseline", "int-group",
+       {{"bits", 4, "bits per code: 2, 3, 4 or 8"},
+        {"group", 128, "columns per group along the input dimension (-1 = one group per row)"},
+        {"sym", 0, "1 = symmetric grid (zero-point 2^(bits-1))"}},
+       Same, ValidateRtn},
   };
   return kTable;
 }
@@ -119,6 +130,7 @@ Result<QuantSpec> ParseQuantSpec(std::string_view text) {
     }
     spec.params[key] = v;
   }
+  if (spec.method->validate != nullptr) GPT2Q_RETURN_IF_ERROR(spec.method->validate(spec.params));
   return spec;
 }
 

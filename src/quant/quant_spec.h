@@ -25,6 +25,10 @@ struct MethodInfo {
   std::vector<MethodParam> params;
   // Maps the method's parameters onto the format's (e.g. simquant's bits → levels).
   FormatParams (*to_format_params)(const FormatParams& method_params);
+  // Checks the option values when the spec is parsed (so bad values fail
+  // before any work), with an error naming the method, the option and the
+  // valid values; nullptr leaves them to the format's quantizer.
+  Status (*validate)(const FormatParams& method_params) = nullptr;
 };
 
 // Returns every method, in a fixed order.

@@ -42,6 +42,11 @@ std::vector<FormatParams> ParamsToTry(const FormatTraits& f) {
   if (f.name == "int8-group") out.push_back({{"bits", 4}, {"group", 32}, {"w8a8", 0}});
   if (f.name == "int8-tensor" || f.name == "int8-row-asym") out.push_back({{"w8a8", 1}});
   if (f.name == "llm-int8") out.push_back({{"threshold", 0.5}});
+  if (f.name == "int-group") {
+    out.push_back({{"bits", 3}, {"group", 100}, {"sym", 1}});
+    out.push_back({{"bits", 2}, {"group", -1}, {"sym", 0}});
+    out.push_back({{"bits", 8}, {"group", 33}, {"sym", 0}});
+  }
   return out;
 }
 
@@ -181,6 +186,8 @@ TEST(CheckpointRoundTripTest, NonDefaultOptionsAndScopes) {
   ExpectRoundTrip("absmax:w8a8=1", "all-params");
   ExpectRoundTrip("q8_0", "lm-head");    // untied: fp32 embedding beside the quantized head
   ExpectRoundTrip("llm-int8", "no-lm-head");
+  ExpectRoundTrip("rtn:bits=3,group=-1,sym=1", "linear");
+  ExpectRoundTrip("rtn:bits=2,group=48", "no-lm-head");  // rows of 128 and 512: short last groups
 }
 
 TEST(CheckpointRoundTripTest, PlainCheckpointHasNoGpt2qMetadata) {

@@ -3,9 +3,12 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <sstream>
+
+#include "quant/smoothquant.h"
 
 namespace gpt2q {
 namespace {
@@ -23,6 +26,11 @@ FormatParams ZeroquantToFormat(const FormatParams& p) {
 }
 
 FormatParams NoParams(const FormatParams&) { return {}; }
+
+// SmoothQuant stores int8-row W8A8; the static steps are set per linear by its
+// calibration. What QuantizeModel rounds to nearest itself (the tied head
+// under scope linear) gets per-token activations.
+FormatParams SmoothQuantToFormat(const FormatParams&) { return {{"w8a8", 1}}; }
 
 // The int8 methods multiply weight-only by default (as the notebooks do); this
 // option switches them to int8 activations and int8×int8 kernels.
@@ -67,6 +75,13 @@ const std::vector<MethodInfo>& MethodTable() {
       {"q5_1", "llama.cpp Q5_1: 32-value blocks, 5-bit codes, fp16 scale and min", "q5_1", {}, NoParams},
       {"q4_k", "llama.cpp Q4_K: 256-value super-blocks of 8×32, 6-bit scales and mins", "q4_k", {}, NoParams},
       {"q6_k", "llama.cpp Q6_K: 256-value super-blocks of 16×16, 8-bit scales", "q6_k", {}, NoParams},
+      {"smoothquant",
+       "SmoothQuant W8A8 (calibrated): per-channel smoothing folded into ln_1→c_attn and ln_2→c_fc, "
+       "then int8 weights per output channel and int8 activations (mit-han-lab semantics)",
+       "int8-row", {{"alpha", 0.5, "migration strength: s = a^alpha / w^(1−alpha)", {}, 0.0, 1.0},
+                    {"act", 0, "token: per-token dynamic int8 activations; static: one calibrated step "
+                               "per linear (max|x|/127, codes clamped to ±127)", {"token", "static"}}},
+       SmoothQuantToFormat, CalibrateSmoothQuant},
   };
   return kTable;
 }
@@ -76,7 +91,12 @@ std::string QuantSpec::ToString() const {
   char sep = ':';
   for (const auto& p : method->params) {
     std::ostringstream v;
-    v << params.at(std::string(p.key));
+    const double value = params.at(std::string(p.key));
+    if (!p.choices.empty()) {
+      v << p.choices.at(static_cast<size_t>(value));
+    } else {
+      v << value;
+    }
     out += sep + std::string(p.key) + "=" + v.str();
     sep = ',';
   }
@@ -111,11 +131,30 @@ Result<QuantSpec> ParseQuantSpec(std::string_view text) {
                            "'; valid options: " + (keys.empty() ? "none" : JoinNames(keys)));
     }
     const std::string value(item.substr(eq + 1));
+    const MethodParam* param = nullptr;
+    for (const auto& p : spec.method->params) {
+      if (p.key == key) param = &p;
+    }
+    if (!param->choices.empty()) {
+      auto it = std::find(param->choices.begin(), param->choices.end(), value);
+      if (it == param->choices.end()) {
+        return Status::Error("method " + std::string(name) + ": option " + key + " is one of " +
+                             JoinNames(param->choices) + ", got '" + value + "'");
+      }
+      spec.params[key] = static_cast<double>(it - param->choices.begin());
+      continue;
+    }
     char* end = nullptr;
     const double v = std::strtod(value.c_str(), &end);
     if (value.empty() || *end != '\0' || !std::isfinite(v)) {
       return Status::Error("method " + std::string(name) + ": option " + key + " needs a number, got '" +
                            value + "'");
+    }
+    if (v < param->min || v > param->max) {
+      std::ostringstream range;
+      range << "[" << param->min << ", " << param->max << "]";
+      return Status::Error("method " + std::string(name) + ": option " + key + "=" + value +
+                           " is outside " + range.str());
     }
     spec.params[key] = v;
   }

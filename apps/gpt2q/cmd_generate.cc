@@ -46,7 +46,8 @@ Status RunGenerate(const GenerateArgs& args) {
   }
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
   GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
-                         ApplyQuantOptions(args.quant, loaded.model->mutable_weights(), *pool));
+                         ApplyQuantOptions(args.quant, loaded.model->mutable_weights(), *pool,
+                                           CalibrationSourceOf(loaded)));
   const Tokenizer& tokenizer = *loaded.tokenizer;
 
   std::vector<int32_t> prompt_ids = tokenizer.Encode(args.prompt);

@@ -37,7 +37,8 @@ Status RunQuantize(const QuantizeArgs& args) {
   GPT2Q_ASSIGN_OR_RETURN(QuantMode mode, ParseQuantMode(args.quant.mode));
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
   GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
-                         ApplyQuantOptions(args.quant, loaded.model->mutable_weights(), *pool));
+                         ApplyQuantOptions(args.quant, loaded.model->mutable_weights(), *pool,
+                                           CalibrationSourceOf(loaded)));
 
   Stopwatch write_watch;
   const ModelWeights& weights = loaded.model->weights();

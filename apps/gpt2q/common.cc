@@ -100,6 +100,7 @@ Result<LoadedModel> LoadModel(const ModelOptions& options, ThreadPool& pool) {
   if (loaded.dir.empty()) {
     GPT2Q_ASSIGN_OR_RETURN(std::string data_dir, FindDataDir());
     loaded.dir = (fs::path(data_dir) / kShippedModel).string();
+    loaded.shipped = true;
   }
   std::error_code ec;
   if (!fs::is_directory(loaded.dir, ec)) {

@@ -58,6 +58,7 @@ struct LoadedModel {
   std::string dir;   // the folder the tokenizer came from
   std::unique_ptr<GPT2> model;
   std::unique_ptr<Tokenizer> tokenizer;
+  bool shipped = false;  // the shipped gpt2-tiny-shakespeare (no MODEL, no --synthetic)
 };
 
 // Loads the model of `options` (the shipped one when none is named) and the

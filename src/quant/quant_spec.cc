@@ -36,6 +36,12 @@ FormatParams SmoothQuantToFormat(const FormatParams&) { return {{"w8a8", 1}}; }
 // option switches them to int8 activations and int8×int8 kernels.
 const MethodParam kW8a8 = {"w8a8", 0, "1 = per-token int8 activations, int8×int8 kernels (W8A8)"};
 
+// SmoothQuant's and W8A8's activation option.
+const MethodParam kAct = {"act", 0,
+                          "token: per-token dynamic int8 activations; static: one calibrated step per linear "
+                          "(max|x|/127 on the calibration text, codes clamped to ±127)",
+                          {"token", "static"}};
+
 std::string JoinNames(const std::vector<std::string_view>& names) {
   std::string out;
   for (auto n : names) out += (out.empty() ? "" : ", ") + std::string(n);
@@ -79,9 +85,10 @@ const std::vector<MethodInfo>& MethodTable() {
        "SmoothQuant W8A8 (calibrated): per-channel smoothing folded into ln_1→c_attn and ln_2→c_fc, "
        "then int8 weights per output channel and int8 activations (mit-han-lab semantics)",
        "int8-row", {{"alpha", 0.5, "migration strength: s = a^alpha / w^(1−alpha)", {}, 0.0, 1.0},
-                    {"act", 0, "token: per-token dynamic int8 activations; static: one calibrated step "
-                               "per linear (max|x|/127, codes clamped to ±127)", {"token", "static"}}},
+                    kAct},
        SmoothQuantToFormat, CalibrateSmoothQuant},
+      {"w8a8", "W8A8 without smoothing (SmoothQuant's baseline; calibrated for act=static): int8 weights per "
+               "output channel, int8 activations", "int8-row", {kAct}, SmoothQuantToFormat, CalibrateSmoothQuant},
   };
   return kTable;
 }

@@ -33,7 +33,7 @@ enum class QuantMode;
 // What a calibrated method works on (see MethodInfo::calibrate).
 struct CalibrateArgs {
   ModelWeights* weights = nullptr;
-  const CalibrationWindows* windows = nullptr;
+  const CalibrationWindows* windows = nullptr;  // null when the caller has none
   const QuantSpec* spec = nullptr;  // the method's options (defaults filled in)
   const Scope* scope = nullptr;
   QuantMode mode{};

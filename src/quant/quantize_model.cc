@@ -90,10 +90,6 @@ Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spe
   // Calibrated methods: the block linears first, from the calibration windows.
   std::set<std::string> calibrated;
   if (spec.method->calibrate != nullptr) {
-    if (calibration == nullptr) {
-      return Status::Error("method " + std::string(spec.method->name) +
-                           " is calibrated: it needs calibration text (--calib)");
-    }
     CalibrateArgs args;
     args.weights = &weights;
     args.windows = calibration;

@@ -41,8 +41,8 @@ struct QuantizeReport {
 // the scope selects only one side, the two are untied and the note says so.
 //
 // A calibrated method (spec.method->calibrate) first quantizes the block
-// linears the scope selects from `calibration` (required: an error naming the
-// method otherwise), reporting progress per block; the rest follows the rules
+// linears the scope selects from `calibration` (null: an error naming the
+// method if it needs activations), reporting progress per block; the rest follows the rules
 // above with the method's format. One-tensor methods ignore `calibration`.
 Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spec,
                                      const Scope& scope, QuantMode mode, ThreadPool& pool,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include "calib/folds.h"
@@ -49,10 +50,16 @@ Status CalibrateSmoothQuant(const CalibrateArgs& args, QuantizeReport* report) {
   ThreadPool& pool = *args.pool;
   const float alpha = static_cast<float>(args.spec->params.at("alpha"));
   const bool static_act = args.spec->params.at("act") == 1;
+  const bool smooth = args.spec->method->name == "smoothquant";  // "w8a8": the same without smoothing
   GPT2Q_ASSIGN_OR_RETURN(const FormatTraits* format, FindFormat("int8-row"));
   const int64_t n_layer = weights.config.n_layer;
 
-  BlockReplay replay(weights, *args.windows, pool);
+  // Per-token W8A8 without smoothing needs no activations: no replay at all.
+  if ((smooth || static_act) && args.windows == nullptr) {
+    return Status::Error("method " + args.spec->ToString() + " is calibrated: it needs calibration text (--calib)");
+  }
+  std::unique_ptr<BlockReplay> replay;
+  if (smooth || static_act) replay = std::make_unique<BlockReplay>(weights, *args.windows, pool);
   for (int64_t b = 0; b < n_layer; ++b) {
     BlockWeights& block = weights.blocks[b];
     std::array<bool, 4> selected;
@@ -62,13 +69,13 @@ Status CalibrateSmoothQuant(const CalibrateArgs& args, QuantizeReport* report) {
       any |= selected[static_cast<int>(which)];
     }
     if (!any) {  // nothing to do here: the block only carries the replay forward
-      if (b + 1 < n_layer) replay.Advance(block);
+      if (replay && b + 1 < n_layer) replay->Advance(block);
       if (args.progress) args.progress(b + 1, n_layer);
       continue;
     }
 
     // (1) Activation maxima at the two smoothed inputs (ln_1 and ln_2 outputs).
-    const bool smooth_attn = selected[0], smooth_mlp = selected[2];
+    const bool smooth_attn = smooth && selected[0], smooth_mlp = smooth && selected[2];
     std::vector<float> ln1_max(static_cast<size_t>(weights.config.n_embd), 0.0f), ln2_max = ln1_max;
     if (smooth_attn || smooth_mlp) {
       BlockHooks hooks;
@@ -76,7 +83,7 @@ Status CalibrateSmoothQuant(const CalibrateArgs& args, QuantizeReport* report) {
         if (which == BlockLinear::kAttnCAttn && smooth_attn) ChannelMax(x, rows, cols, ln1_max);
         if (which == BlockLinear::kMlpCFc && smooth_mlp) ChannelMax(x, rows, cols, ln2_max);
       };
-      replay.Run(block, &hooks, nullptr);
+      replay->Run(block, &hooks, nullptr);
     }
     // (2) Fold the smoothing scales.
     if (smooth_attn) {
@@ -100,7 +107,7 @@ Status CalibrateSmoothQuant(const CalibrateArgs& args, QuantizeReport* report) {
       float& m = input_max[static_cast<int>(which)];
       for (int64_t i = 0; i < rows * cols; ++i) m = std::max(m, std::fabs(x[i]));
     };
-    if (static_act || b + 1 < n_layer) replay.Advance(block, static_act ? &hooks : nullptr);
+    if (replay && (static_act || b + 1 < n_layer)) replay->Advance(block, static_act ? &hooks : nullptr);
 
     // (4) W8A8 on the block's selected linears.
     for (BlockLinear which : kLinears) {
@@ -118,11 +125,13 @@ Status CalibrateSmoothQuant(const CalibrateArgs& args, QuantizeReport* report) {
     }
     if (args.progress) args.progress(b + 1, n_layer);
   }
-  report->notes.push_back(
-      "smoothquant: per-channel smoothing folded into ln_1/ln_2 (fp32) and the c_attn/c_fc input rows; "
-      "tensor errors are against the smoothed fp32 weights");
+  if (smooth) {
+    report->notes.push_back(
+        "smoothquant: per-channel smoothing folded into ln_1/ln_2 (fp32) and the c_attn/c_fc input rows; "
+        "tensor errors are against the smoothed fp32 weights");
+  }
   if (args.mode == QuantMode::kSimulate) {
-    report->notes.push_back("smoothquant simulate: weights int8 quantize-dequantized, activations stay fp32");
+    report->notes.push_back(std::string(args.spec->method->name) + " simulate: weights int8 quantize-dequantized, activations stay fp32");
   }
   return OkStatus();
 }

@@ -1,5 +1,6 @@
 // SmoothQuant (mit-han-lab's smoothquant) on the calibration layer: the
-// `smoothquant[:alpha=0.5,act=token|static]` method of the method table.
+// `smoothquant[:alpha=0.5,act=token|static]` method of the method table, and
+// its unsmoothed baseline `w8a8[:act=token|static]`.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,8 @@ std::vector<float> SmoothingScales(const float* act_max, const float* w, int64_t
 // step Δ = clamp(max, 1e-5)/127; (4) every selected linear of the block
 // quantized to int8-row with w8a8=1 (per-output-channel weights; activations
 // per token, or static with act_delta = Δ). The c_proj layers are not smoothed.
+// Method "w8a8" is the same without steps (1)–(2) (the unsmoothed baseline;
+// with act=token it needs no calibration run at all).
 Status CalibrateSmoothQuant(const CalibrateArgs& args, QuantizeReport* report);
 
 }  // namespace gpt2q

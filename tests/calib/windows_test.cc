@@ -28,7 +28,7 @@ std::string Sha256OfIds(const std::vector<int32_t>& ids) {
     const uint32_t v = static_cast<uint32_t>(ids[i]);
     for (int k = 0; k < 4; ++k) bytes[4 * i + k] = static_cast<char>((v >> (8 * k)) & 0xff);
   }
-  return Sha256Hex(bytes);
+  return testing::Sha256Hex(bytes);
 }
 
 TEST(CalibrationWindowsTest, StartsMatchReference) {

@@ -70,7 +70,9 @@ std::unique_ptr<GPT2> Quantize(const Fixture& f, const std::string& spec_text, Q
   Scope scope = MakeScope("no-lm-head", {}, {}, weights.config.n_layer).value();
   auto report = QuantizeModel(weights, *spec, scope, mode, pool, &f.windows);
   EXPECT_TRUE(report.ok()) << report.message();
-  if (report.ok()) EXPECT_EQ(report->tensors.size(), static_cast<size_t>(4 * weights.config.n_layer));
+  if (report.ok()) {
+    EXPECT_EQ(report->tensors.size(), static_cast<size_t>(4 * weights.config.n_layer));
+  }
   return std::make_unique<GPT2>(std::move(weights));
 }
 

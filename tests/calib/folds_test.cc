@@ -19,7 +19,7 @@ namespace {
 
 GPT2Config SmallConfig() {
   GPT2Config c;
-  c.n_vocab = 300;
+  c.n_vocab = 50257;  // GPT-2's: config.json's eos_token_id 50256 must be a token
   c.n_ctx = 32;
   c.n_embd = 32;
   c.n_layer = 2;
@@ -33,7 +33,7 @@ std::vector<float> Logits(const ModelWeights& weights, ThreadPool& pool) {
   std::vector<int32_t> tokens(20);
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 37 + 5) % 300);
   KVCache cache(weights.config, 1, 20);
-  std::vector<float> logits(20 * 300);
+  std::vector<float> logits(20 * 50257);
   model.Forward(tokens.data(), 1, 20, cache, LogitsMode::kAll, logits.data(), pool);
   return logits;
 }

@@ -48,9 +48,9 @@ std::vector<float> SmoothingScales(const float* act_max, const float* w, int64_t
 Status CalibrateSmoothQuant(const CalibrateArgs& args, QuantizeReport* report) {
   ModelWeights& weights = *args.weights;
   ThreadPool& pool = *args.pool;
-  const float alpha = static_cast<float>(args.spec->params.at("alpha"));
   const bool static_act = args.spec->params.at("act") == 1;
   const bool smooth = args.spec->method->name == "smoothquant";  // "w8a8": the same without smoothing
+  const float alpha = smooth ? static_cast<float>(args.spec->params.at("alpha")) : 0.0f;
   GPT2Q_ASSIGN_OR_RETURN(const FormatTraits* format, FindFormat("int8-row"));
   const int64_t n_layer = weights.config.n_layer;
 

@@ -11,9 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "calib/windows.h"
-#include "eval/kl_divergence.h"
+#include "eval/perplexity.h"
 #include "formats/int8_matrix.h"
 #include "kernels/blas.h"
+#include "kernels/logsumexp.h"
 #include "model/checkpoint.h"
 #include "model/gpt2.h"
 #include "quant/quantize_model.h"
@@ -80,14 +81,65 @@ struct Measured {
   double ppl = 0, kld = 0;
 };
 
-Measured Evaluate(const Fixture& f, const GPT2& model, ThreadPool& pool) {
-  PerplexityOptions options;
-  options.ctx = f.reference["settings"]["eval"]["ctx"].get<int64_t>();
-  options.stride = f.reference["settings"]["eval"]["stride"].get<int64_t>();
-  options.batch = 8;
-  auto kl = CompareModels(*f.fp32, model, f.eval_ids, options, pool);
-  EXPECT_TRUE(kl.ok()) << kl.message();
-  return kl.ok() ? Measured{kl->candidate.ppl, kl->kld_mean} : Measured{};
+// The reference's evaluation (gpt2ref.window_nll windows; KLD against fp32
+// per scored token, float64) for several models at once: the fp32 logits of
+// each batch of windows are computed once and compared with every model's.
+std::vector<Measured> Evaluate(const Fixture& f, const std::vector<const GPT2*>& models, ThreadPool& pool) {
+  const int64_t ctx = f.reference["settings"]["eval"]["ctx"], stride = f.reference["settings"]["eval"]["stride"];
+  const int64_t V = f.fp32->config().n_vocab, M = static_cast<int64_t>(models.size());
+  const std::vector<EvalWindow> windows = PlanWindows(static_cast<int64_t>(f.eval_ids.size()), ctx, stride);
+  std::vector<double> nll(M, 0.0), kld(M, 0.0);
+  int64_t scored = 0;
+  constexpr int64_t kBatch = 8;  // windows of equal length run together
+  for (size_t w0 = 0; w0 < windows.size();) {
+    size_t w1 = w0 + 1;
+    while (w1 < windows.size() && w1 - w0 < kBatch && windows[w1].length() == windows[w0].length() &&
+           windows[w1].begin == windows[w1 - 1].begin + stride) {
+      ++w1;
+    }
+    const int64_t B = static_cast<int64_t>(w1 - w0), T = windows[w0].length();
+    std::vector<int32_t> tokens(static_cast<size_t>(B * T));
+    for (int64_t b = 0; b < B; ++b) {
+      std::copy_n(f.eval_ids.begin() + windows[w0 + b].begin, T, tokens.begin() + b * T);
+    }
+    auto run = [&](const GPT2& model, std::vector<float>& logits) {
+      logits.resize(static_cast<size_t>(B * T * V));
+      KVCache cache(model.config(), B, T);
+      model.Forward(tokens.data(), B, T, cache, LogitsMode::kAll, logits.data(), pool);
+    };
+    std::vector<float> ref, cand;
+    run(*f.fp32, ref);
+    // Scored rows of this batch, and the fp32 log-sum-exp of each.
+    std::vector<std::pair<int64_t, int32_t>> rows;  // (row in logits, target)
+    for (int64_t b = 0; b < B; ++b) {
+      const EvalWindow& w = windows[w0 + b];
+      for (int64_t r = w.first_scored; r < w.length() - 1; ++r) rows.push_back({b * T + r, f.eval_ids[w.begin + r + 1]});
+    }
+    std::vector<double> lse_ref(rows.size());
+    pool.ParallelFor(static_cast<int64_t>(rows.size()),
+                     [&](int64_t i) { lse_ref[i] = LogSumExp(ref.data() + rows[i].first * V, V); });
+    for (int64_t m = 0; m < M; ++m) {
+      run(*models[m], cand);
+      std::vector<double> row_nll(rows.size()), row_kld(rows.size());
+      pool.ParallelFor(static_cast<int64_t>(rows.size()), [&](int64_t i) {
+        const float* x = ref.data() + rows[i].first * V;
+        const float* y = cand.data() + rows[i].first * V;
+        const double lse_y = LogSumExp(y, V);
+        row_nll[i] = lse_y - y[rows[i].second];
+        row_kld[i] = KlDivergence(x, lse_ref[i], y, lse_y, V);
+      });
+      for (size_t i = 0; i < rows.size(); ++i) {
+        nll[m] += row_nll[i];
+        kld[m] += row_kld[i];
+      }
+    }
+    scored += static_cast<int64_t>(rows.size());
+    w0 = w1;
+  }
+  EXPECT_EQ(scored, f.reference["rows"]["w8a8:act=token"]["tokens_scored"].get<int64_t>());
+  std::vector<Measured> out(static_cast<size_t>(M));
+  for (int64_t m = 0; m < M; ++m) out[m] = {std::exp(nll[m] / double(scored)), kld[m] / double(scored)};
+  return out;
 }
 
 class SmoothQuantReferenceTest : public ::testing::TestWithParam<const char*> {
@@ -109,22 +161,31 @@ std::map<std::string, Fixture*>* SmoothQuantReferenceTest::fixtures_ = nullptr;
 TEST_P(SmoothQuantReferenceTest, RowsMatchReference) {
   const Fixture& f = *(*fixtures_)[GetParam()];
   ThreadPool pool(2);
-  std::map<std::string, Measured> measured;
+  std::vector<std::unique_ptr<GPT2>> models;
+  std::vector<const GPT2*> views;
   for (const char* row : kRows) {
+    models.push_back(Quantize(f, row, QuantMode::kPacked, pool));
+    views.push_back(models.back().get());
+  }
+  const std::vector<Measured> results = Evaluate(f, views, pool);
+  std::map<std::string, Measured> measured;
+  for (size_t i = 0; i < std::size(kRows); ++i) {
+    const char* row = kRows[i];
     SCOPED_TRACE(std::string(GetParam()) + " " + row);
     const nlohmann::json& ref = f.reference["rows"][row];
-    std::unique_ptr<GPT2> model = Quantize(f, row, QuantMode::kPacked, pool);
-    const Measured m = Evaluate(f, *model, pool);
+    const Measured m = results[i];
     measured[row] = m;
     const double ref_ppl = ref["ppl_full"], ref_kld = ref["kld"], tolerance = ref["tolerance"];
     EXPECT_LE(std::fabs(m.ppl / ref_ppl - 1.0), tolerance) << "ppl " << m.ppl << " vs " << ref_ppl;
     EXPECT_LE(std::fabs(m.kld / ref_kld - 1.0), 0.25) << "kld " << m.kld << " vs " << ref_kld;
     std::printf("[ measured ] %s %s: ppl %.6f (ref %.6f), kld %.6g (ref %.6g)\n", GetParam(), row, m.ppl,
                 ref_ppl, m.kld, ref_kld);
+    std::fflush(stdout);
     if (!ref.contains("static_input_absmax")) continue;
     // Static rows: each linear's calibrated max |x| = act_delta · 127.
-    for (int64_t b = 0; b < model->config().n_layer; ++b) {
-      const BlockWeights& w = model->weights().blocks[b];
+    const GPT2& model = *models[i];
+    for (int64_t b = 0; b < model.config().n_layer; ++b) {
+      const BlockWeights& w = model.weights().blocks[b];
       const std::pair<const char*, const WeightMatrix*> linears[] = {{"attn.c_attn", w.attn_c_attn.get()},
                                                                      {"attn.c_proj", w.attn_c_proj.get()},
                                                                      {"mlp.c_fc", w.mlp_c_fc.get()},

@@ -146,7 +146,7 @@ Status RunBench(const BenchArgs& args) {
       loaded.model = std::move(copy.model);
       QuantOptions options = args.quant;
       options.quant = args.quants[m - 1];
-      GPT2Q_ASSIGN_OR_RETURN(applied, ApplyQuantOptions(options, loaded, *pool));
+      GPT2Q_ASSIGN_OR_RETURN(applied, ApplyQuantOptions(options, loaded, *pool, CalibrationSourceOf(copy)));
     }
     // This method's own peak: the previous model and the fp32 weights that
     // quantization replaced go back to the kernel first.

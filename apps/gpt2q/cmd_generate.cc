@@ -46,7 +46,7 @@ Status RunGenerate(const GenerateArgs& args) {
   }
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
   GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
-                         ApplyQuantOptions(args.quant, loaded, *pool));
+                         ApplyQuantOptions(args.quant, loaded, *pool, CalibrationSourceOf(loaded)));
   const Tokenizer& tokenizer = *loaded.tokenizer;
 
   std::vector<int32_t> prompt_ids = tokenizer.Encode(args.prompt);

@@ -48,7 +48,7 @@ Status RunQuantize(const QuantizeArgs& args) {
   GPT2Q_ASSIGN_OR_RETURN(StagedOutput staged, StagedOutput::Begin(args.out, staging));
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
   GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
-                         ApplyQuantOptions(args.quant, loaded, *pool));
+                         ApplyQuantOptions(args.quant, loaded, *pool, CalibrationSourceOf(loaded)));
 
   Stopwatch write_watch;
   const ModelWeights& weights = loaded.model->weights();

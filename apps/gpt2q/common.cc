@@ -111,6 +111,7 @@ Result<LoadedModel> LoadModel(const ModelOptions& options, ThreadPool& pool) {
     GPT2Q_ASSIGN_OR_RETURN(loaded.tokenizer, LoadTokenizer(loaded.dir));
     return loaded;
   }
+  loaded.shipped = options.model.empty();
   std::error_code ec;
   if (!fs::is_directory(loaded.dir, ec)) {
     return Status::Error(loaded.dir + ": not a model folder (expected a directory with config.json, "

@@ -64,6 +64,7 @@ struct LoadedModel {
   // What a gpt2q quantized checkpoint records about itself (method spec,
   // scope, mode); nullopt for a plain checkpoint and for --synthetic.
   std::optional<QuantizedCheckpointInfo> recorded;
+  bool shipped = false;  // the shipped gpt2-tiny-shakespeare (no MODEL, no --synthetic)
 };
 
 // Returns the folder that `options` reads: the model folder, or the shipped

@@ -173,6 +173,7 @@ while [ "$delivered" -lt "$kills" ] && [ "$runs" -lt $((2 * kills)) ]; do
   fi
   grep -qx -- "$own" <<< "$now_temps" && stale_left=$((stale_left + 1))
   prev_temps=$now_temps
+  [ $((runs % 25)) = 0 ] && echo "... $runs runs, $delivered kills, $failures failures"
 done
 
 # A last complete run removes what the kills left and says so.

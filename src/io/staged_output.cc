@@ -11,7 +11,12 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <cstdlib>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -39,8 +44,43 @@ long ParseTempPid(const std::string& entry, const std::string& name, const std::
   return pid > INT_MAX ? -1 : static_cast<long>(pid);
 }
 
-// True when process `pid` exists (ours or another user's).
-bool ProcessRunning(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
+// Returns the wall-clock time (seconds since the epoch) at which process `pid`
+// started, from /proc/PID/stat (clock ticks since boot); -1 if unreadable.
+double ProcessStartTime(long pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');  // the command name may hold spaces and ')'
+  if (paren == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(paren + 1));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i < 22) continue;
+    char* end = nullptr;
+    const double ticks = std::strtod(field.c_str(), &end);
+    timespec real, boot;
+    if (*end != '\0' || ::clock_gettime(CLOCK_REALTIME, &real) != 0 || ::clock_gettime(CLOCK_BOOTTIME, &boot) != 0) {
+      return -1;
+    }
+    const double booted = (real.tv_sec - boot.tv_sec) + 1e-9 * (real.tv_nsec - boot.tv_nsec);
+    return booted + ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+  return -1;
+}
+
+// True when the process that made `temp` may still be running: process `pid`
+// exists and started no later than `temp` last changed. A process that started
+// after that has only reused the PID of the dead owner (PIDs wrap around, by
+// default at 32768). When the start time cannot be read, a running `pid`
+// counts as the owner.
+bool OwnerRunning(long pid, const fs::path& temp) {
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+  struct stat st;
+  const double started = ProcessStartTime(pid);
+  if (started < 0 || ::lstat(temp.c_str(), &st) != 0) return true;
+  const double changed = st.st_mtim.tv_sec + 1e-9 * st.st_mtim.tv_nsec;
+  // Start times come in clock ticks (10 ms): a margin of a few ticks.
+  return started <= changed + 0.05;
+}
 
 Status SyncPath(const std::string& path, bool is_dir) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (is_dir ? O_DIRECTORY : 0));
@@ -91,7 +131,7 @@ void CleanStale(const fs::path& parent, const fs::path& final, std::vector<std::
     const bool aside = pid < 0;
     if (aside) pid = ParseTempPid(entry, name, kAsideTag);
     if (pid < 0) continue;
-    if (pid != self && ProcessRunning(pid)) {
+    if (pid != self && OwnerRunning(pid, it->path())) {
       notes.push_back(it->path().string() + ": left in place: process " + std::to_string(pid) +
                       ", which is writing it, is still running");
       continue;

@@ -24,7 +24,8 @@
 //     absent, and removes it otherwise.
 // The destructor of an uncommitted StagedOutput removes the staging path and
 // any parent folders Begin() created. A temporary is stale when its PID is not
-// a running process; only names of exactly the patterns above are touched.
+// a running process, or is one that started after the temporary last changed
+// (the PID was reused); only names of exactly the patterns above are touched.
 #pragma once
 
 #include <string>

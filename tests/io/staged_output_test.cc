@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "safe_write_fixture.h"
 
@@ -181,6 +182,19 @@ TEST_F(StagedOutputTest, StaleTemporariesOfDeadRunsAreRemovedAndReported) {
   EXPECT_NE(notes.find("removed " + (fs::weakly_canonical(dir_) / stale).string() + ", the stale temporary"),
             std::string::npos) << notes;
   EXPECT_NE(notes.find("still running"), std::string::npos) << notes;
+}
+
+TEST_F(StagedOutputTest, ALiveProcessThatReusedThePidDoesNotOwnTheTemporary) {
+  // The parent process is running, but started after the year 2000, when this
+  // temporary last changed: its PID was reused, the owner is gone.
+  const fs::path stale = dir_ / (".out.gpt2q-tmp-" + std::to_string(::getppid()));
+  WriteOutput(stale, "killed");
+  fs::last_write_time(stale, fs::file_time_type::clock::now() - std::chrono::hours(24 * 365 * 26));
+  auto staged = StagedOutput::Begin((dir_ / "out").string(), Folder());
+  ASSERT_TRUE(staged.ok()) << staged.message();
+  EXPECT_FALSE(fs::exists(stale));
+  ASSERT_EQ(staged->notes().size(), 1u);
+  EXPECT_NE(staged->notes()[0].find("the stale temporary of a killed run"), std::string::npos) << staged->notes()[0];
 }
 
 TEST_F(StagedOutputTest, AnOldOutputLeftAsideIsRestoredWhenTheOutputIsMissing) {

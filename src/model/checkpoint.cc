@@ -138,8 +138,15 @@ Result<FloatValues> FloatData(const SafetensorsFile& file, const TensorView& t) 
   const std::string& path = file.path();
   const int64_t n = t.numel();
   if (t.dtype == Dtype::kF32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0) {
-    return FloatValues{reinterpret_cast<const float*>(t.data), file.TensorOwner(t),
-                       CountNonFiniteF32(t.data, n)};
+    NonFiniteCount nonfinite;
+    {
+      // The scan reads every page of the tensor. An owner of its own hands
+      // them back when it goes (mapped files), so loading leaves the RSS as it
+      // was: the pages come back from the file when the weight is used.
+      std::shared_ptr<const void> scan_owner = file.TensorOwner(t);
+      nonfinite = CountNonFiniteF32(t.data, n);
+    }
+    return FloatValues{reinterpret_cast<const float*>(t.data), file.TensorOwner(t), nonfinite};
   }
   if (t.dtype != Dtype::kF32 && t.dtype != Dtype::kF16 && t.dtype != Dtype::kBF16) {
     return Status::Error(path + ": tensor '" + t.name + "': expected dtype F32, F16 or BF16, got " +

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -72,6 +73,11 @@ void AddModelOptions(CLI::App* cmd, ModelOptions* options) {
                       "random weights with the shapes of gpt2|gpt2-medium|gpt2-large|gpt2-xl");
   model->excludes(synthetic);
   synthetic->excludes(model);
+  auto* nonfinite = cmd->add_flag("--allow-nonfinite", options->allow_nonfinite,
+                                  "load a model whose weights hold NaN or Inf (to study a broken "
+                                  "model; a warning names them) instead of refusing it");
+  nonfinite->excludes(synthetic);
+  synthetic->excludes(nonfinite);
 }
 
 Result<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& dir) {
@@ -118,7 +124,20 @@ Result<LoadedModel> LoadModel(const ModelOptions& options, ThreadPool& pool) {
                                       "model.safetensors, vocab.json and merges.txt)");
   }
   loaded.name = loaded.dir;
-  GPT2Q_ASSIGN_OR_RETURN(ModelWeights weights, LoadCheckpoint(loaded.dir));
+  LoadOptions load_options;
+  load_options.allow_nonfinite = options.allow_nonfinite;
+  std::vector<NonFiniteTensor> nonfinite;
+  GPT2Q_ASSIGN_OR_RETURN(ModelWeights weights, LoadCheckpoint(loaded.dir, load_options, &nonfinite));
+  if (!nonfinite.empty()) {
+    std::string list;
+    for (const NonFiniteTensor& t : nonfinite) {
+      list += fmt::format("{}{} ({} of {}, first at {})", list.empty() ? "" : ", ", t.name, t.count,
+                          t.numel, t.first);
+    }
+    fmt::print(stderr, "warning: {}: {} tensor{} hold NaN or Inf values, loaded because of "
+               "--allow-nonfinite; results will not be meaningful: {}\n",
+               loaded.dir, nonfinite.size(), nonfinite.size() == 1 ? "" : "s", list);
+  }
   {
     // The header again, for the labels: what the checkpoint says it holds.
     GPT2Q_ASSIGN_OR_RETURN(std::shared_ptr<SafetensorsFile> file,

@@ -51,9 +51,11 @@ Result<std::string> FindDataDir();
 struct ModelOptions {
   std::string model;      // a Hugging Face folder; empty = the shipped model
   std::string synthetic;  // gpt2, gpt2-medium, gpt2-large or gpt2-xl
+  bool allow_nonfinite = false;  // load weights holding NaN/Inf (with a warning on stderr)
 };
 
-// Adds the positional MODEL and --synthetic NAME (mutually exclusive) to `cmd`.
+// Adds the positional MODEL, --synthetic NAME (mutually exclusive) and
+// --allow-nonfinite (not with --synthetic) to `cmd`.
 void AddModelOptions(CLI::App* cmd, ModelOptions* options);
 
 struct LoadedModel {
@@ -77,7 +79,9 @@ Result<std::string> ModelInputDir(const ModelOptions& options);
 Result<std::vector<std::string>> ModelInputPaths(const ModelOptions& options);
 
 // Loads the model of `options` (the shipped one when none is named) and the
-// tokenizer of its folder (the shipped tokenizer for --synthetic).
+// tokenizer of its folder (the shipped tokenizer for --synthetic). With
+// allow_nonfinite, weights holding NaN/Inf load and one warning line naming
+// them goes to stderr.
 Result<LoadedModel> LoadModel(const ModelOptions& options, ThreadPool& pool);
 
 // Loads vocab.json and merges.txt of `dir` (the shipped model's when empty).

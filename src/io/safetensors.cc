@@ -1,4 +1,4 @@
-// Safetensors: validation of untrusted headers, zero-copy tensor views, writer.
+// Safetensors: validation of untrusted files, zero-copy tensor views, writer.
 #include "io/safetensors.h"
 
 #include <algorithm>
@@ -6,8 +6,11 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
+
+#include "io/safetensors_header.h"
 
 namespace gpt2q {
 namespace {
@@ -42,21 +45,13 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
-// Reads a non-negative integer that fits in int64 from a JSON value.
-bool ReadCount(const nlohmann::json& v, int64_t* out) {
-  if (v.is_number_unsigned()) {
-    uint64_t u = v.get<uint64_t>();
-    if (u > static_cast<uint64_t>(INT64_MAX)) return false;
-    *out = static_cast<int64_t>(u);
-    return true;
-  }
-  if (v.is_number_integer()) {
-    int64_t i = v.get<int64_t>();
-    if (i < 0) return false;
-    *out = i;
-    return true;
-  }
-  return false;
+// Returns the indices of `tensors` in the order of their names.
+std::vector<size_t> SortedByName(const std::vector<TensorView>& tensors) {
+  std::vector<size_t> order(tensors.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return tensors[a].name < tensors[b].name; });
+  return order;
 }
 
 }  // namespace
@@ -103,107 +98,32 @@ Result<std::shared_ptr<SafetensorsFile>> SafetensorsFile::FromBytes(
     return Status::Error(path + ": safetensors header length " + std::to_string(header_len) +
                          " exceeds the limit of " + std::to_string(kMaxHeaderBytes) + " bytes");
   }
-  const char* header_begin = reinterpret_cast<const char*>(bytes + 8);
-  nlohmann::json header =
-      nlohmann::json::parse(header_begin, header_begin + header_len, nullptr,
-                            /*allow_exceptions=*/false);
-  if (header.is_discarded()) {
-    return Status::Error(path + ": safetensors header is not valid JSON");
-  }
-  if (!header.is_object()) {
-    return Status::Error(path + ": safetensors header must be a JSON object, got " +
-                         std::string(header.type_name()));
-  }
+  const uint8_t* data_begin = bytes + 8 + header_len;
+  const uint64_t data_size = size - 8 - header_len;
+  GPT2Q_ASSIGN_OR_RETURN(
+      SafetensorsHeader header,
+      ParseSafetensorsHeader(path,
+                             std::string_view(reinterpret_cast<const char*>(bytes + 8), header_len),
+                             data_begin, data_size));
 
   auto result = std::shared_ptr<SafetensorsFile>(new SafetensorsFile());
   SafetensorsFile& st = *result;
   st.path_ = path;
   st.owner_ = std::move(owner);
-  const uint8_t* data_begin = bytes + 8 + header_len;
-  const uint64_t data_size = size - 8 - header_len;
+  st.metadata_ = std::move(header.metadata);
+  st.tensors_ = std::move(header.tensors);
+  const std::vector<std::pair<uint64_t, uint64_t>>& ranges = header.ranges;
 
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [begin, end) per tensor
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const nlohmann::json& entry = it.value();
-    if (name == "__metadata__") {
-      if (!entry.is_object()) {
-        return Status::Error(path + ": __metadata__ must be an object of strings, got " +
-                             std::string(entry.type_name()));
-      }
-      for (auto m = entry.begin(); m != entry.end(); ++m) {
-        if (!m.value().is_string()) {
-          return Status::Error(path + ": __metadata__ key '" + m.key() +
-                               "': expected a string, got " + std::string(m.value().type_name()));
-        }
-        st.metadata_[m.key()] = m.value().get<std::string>();
-      }
-      continue;
+  // A name may appear once: a second entry would silently replace the first.
+  std::vector<size_t> by_name = SortedByName(st.tensors_);
+  for (size_t k = 1; k < by_name.size(); ++k) {
+    const TensorView& a = st.tensors_[by_name[k - 1]];
+    const TensorView& b = st.tensors_[by_name[k]];
+    if (a.name == b.name) {
+      return Status::Error(path + ": tensor '" + a.name + "' appears twice in the header (" +
+                           DtypeName(a.dtype) + " " + ShapeString(a.shape) + " and " +
+                           DtypeName(b.dtype) + " " + ShapeString(b.shape) + ")");
     }
-    const std::string where = path + ": tensor '" + name + "'";
-    if (!entry.is_object()) {
-      return Status::Error(where + ": expected an object, got " + std::string(entry.type_name()));
-    }
-    auto dtype_it = entry.find("dtype");
-    if (dtype_it == entry.end() || !dtype_it->is_string()) {
-      return Status::Error(where + ": missing or non-string 'dtype'");
-    }
-    std::optional<Dtype> dtype = ParseDtype(dtype_it->get<std::string>());
-    if (!dtype) {
-      return Status::Error(where + ": unknown dtype '" + dtype_it->get<std::string>() +
-                           "' (expected one of F64, F32, F16, BF16, I64, I32, I16, I8, U64, "
-                           "U32, U16, U8, BOOL)");
-    }
-    auto shape_it = entry.find("shape");
-    if (shape_it == entry.end() || !shape_it->is_array()) {
-      return Status::Error(where + ": missing or non-array 'shape'");
-    }
-    TensorView view;
-    view.name = name;
-    view.dtype = *dtype;
-    uint64_t numel = 1;
-    bool overflow = false;
-    for (const nlohmann::json& d : *shape_it) {
-      int64_t dim = 0;
-      if (!ReadCount(d, &dim)) {
-        return Status::Error(where + ": shape entries must be non-negative integers, got " +
-                             d.dump());
-      }
-      view.shape.push_back(dim);
-      if (__builtin_mul_overflow(numel, static_cast<uint64_t>(dim), &numel)) overflow = true;
-    }
-    uint64_t expected_bytes = 0;
-    if (overflow ||
-        __builtin_mul_overflow(numel, static_cast<uint64_t>(DtypeSize(*dtype)), &expected_bytes)) {
-      return Status::Error(where + ": shape " + ShapeString(view.shape) +
-                           " has more elements than fit in 64 bits");
-    }
-    auto off_it = entry.find("data_offsets");
-    int64_t begin = 0, end = 0;
-    if (off_it == entry.end() || !off_it->is_array() || off_it->size() != 2 ||
-        !ReadCount((*off_it)[0], &begin) || !ReadCount((*off_it)[1], &end)) {
-      return Status::Error(where + ": 'data_offsets' must be [begin, end] with non-negative "
-                           "integers");
-    }
-    if (begin > end) {
-      return Status::Error(where + ": data_offsets begin " + std::to_string(begin) +
-                           " is after end " + std::to_string(end));
-    }
-    if (static_cast<uint64_t>(end) > data_size) {
-      return Status::Error(where + ": data_offsets [" + std::to_string(begin) + ", " +
-                           std::to_string(end) + "] out of range: the data section has " +
-                           std::to_string(data_size) + " bytes");
-    }
-    uint64_t nbytes = static_cast<uint64_t>(end - begin);
-    if (nbytes != expected_bytes) {
-      return Status::Error(where + ": size mismatch: shape " + ShapeString(view.shape) + " " +
-                           DtypeName(*dtype) + " needs " + std::to_string(expected_bytes) +
-                           " bytes, data_offsets give " + std::to_string(nbytes));
-    }
-    view.data = data_begin + begin;
-    view.nbytes = static_cast<int64_t>(nbytes);
-    st.tensors_.push_back(std::move(view));
-    ranges.emplace_back(begin, end);
   }
 
   // Order tensors by offset, then check that no two byte ranges overlap.
@@ -227,15 +147,21 @@ Result<std::shared_ptr<SafetensorsFile>> SafetensorsFile::FromBytes(
     }
     if (!empty && (reach == order.size() || ranges[i].second > ranges[reach].second)) reach = i;
   }
-  for (size_t i : order) sorted.push_back(std::move(st.tensors_[i]));
+  std::vector<size_t> position(order.size());  // parse index -> index in offset order
+  for (size_t k = 0; k < order.size(); ++k) {
+    sorted.push_back(std::move(st.tensors_[order[k]]));
+    position[order[k]] = k;
+  }
   st.tensors_ = std::move(sorted);
-  for (size_t i = 0; i < st.tensors_.size(); ++i) st.index_[st.tensors_[i].name] = i;
+  for (size_t& i : by_name) i = position[i];
+  st.by_name_ = std::move(by_name);
   return result;
 }
 
 const TensorView* SafetensorsFile::Find(const std::string& name) const {
-  auto it = index_.find(name);
-  return it == index_.end() ? nullptr : &tensors_[it->second];
+  auto it = std::lower_bound(by_name_.begin(), by_name_.end(), name,
+                             [&](size_t i, const std::string& n) { return tensors_[i].name < n; });
+  return it != by_name_.end() && tensors_[*it].name == name ? &tensors_[*it] : nullptr;
 }
 
 Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,

@@ -40,9 +40,10 @@ class SafetensorsFile {
   // Largest header accepted; anything bigger is rejected before allocation.
   static constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 
-  // Maps and validates `path`: header length, JSON, dtypes, shapes, offsets in
-  // range, sizes matching numel * dtype size, no overlaps. Errors name the
-  // file, the tensor and expected vs actual.
+  // Maps and validates `path`: header length, JSON (parsed as a stream with
+  // bounded memory, see ParseSafetensorsHeader), dtypes, shapes, offsets in
+  // range, sizes matching numel * dtype size, no overlaps, no name twice.
+  // Errors name the file, the tensor and expected vs actual.
   static Result<std::shared_ptr<SafetensorsFile>> Open(const std::string& path);
   // Validates `bytes` (a whole safetensors file held elsewhere, kept alive by
   // `owner`); `path` is only used in messages.
@@ -69,7 +70,7 @@ class SafetensorsFile {
   std::shared_ptr<const void> owner_;
   std::shared_ptr<const MappedFile> mapping_;  // set by Open, null for FromBytes
   std::vector<TensorView> tensors_;
-  std::map<std::string, size_t> index_;
+  std::vector<size_t> by_name_;  // indices of tensors_ in the order of their names
   std::map<std::string, std::string> metadata_;
 };
 

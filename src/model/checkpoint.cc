@@ -1,6 +1,8 @@
 // LoadCheckpoint / SaveCheckpoint: GPT-2 in Hugging Face layout over safetensors.
 #include "model/checkpoint.h"
 
+#include <immintrin.h>
+
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -9,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/aligned_buffer.h"
+#include "core/finite.h"
 #include "core/half.h"
 #include "formats/fp32_matrix.h"
 #include "model/quantized_checkpoint.h"
@@ -103,19 +106,50 @@ bool IsIgnoredBuffer(const std::string& name, int64_t n_layer) {
   return rest == "attn.bias" || rest == "attn.masked_bias";
 }
 
-// fp32 values of a tensor and what keeps them alive.
+// Returns the fp32 value of an IEEE binary16 with F16C (in the baseline ISA):
+// exact like Fp16ToFloat, and the conversion loop below vectorizes with it
+// (measured: 124M values convert and count faster than Fp16ToFloat converted
+// alone).
+inline float Fp16ToFloatF16c(uint16_t h) { return _cvtsh_ss(h); }
+
+// Converts `n` 16-bit floats at `in` to fp32 at `out`; returns how many are
+// NaN or Inf, counted in the same pass.
+template <float (*kConvert)(uint16_t), bool (*kNonFinite)(uint16_t)>
+int64_t ConvertHalves(const uint8_t* in, int64_t n, float* out) {
+  int64_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, in + 2 * i, 2);
+    out[i] = kConvert(h);
+    bad += kNonFinite(h) ? 1 : 0;
+  }
+  return bad;
+}
+
+// fp32 values of a tensor, what keeps them alive, and its NaN/Inf values.
 struct FloatValues {
   const float* data;
   std::shared_ptr<const void> owner;
+  NonFiniteCount nonfinite;
 };
 
 // Returns fp32 values for `t`: in place when it is aligned F32 (owned by the
-// file's TensorOwner), otherwise converted into a buffer of their own.
+// file's TensorOwner), otherwise converted into a buffer of their own. Counts
+// the NaN and ±Inf values on the way (a scan of F32; inside the F16/BF16
+// conversion loop).
 Result<FloatValues> FloatData(const SafetensorsFile& file, const TensorView& t) {
   const std::string& path = file.path();
   const int64_t n = t.numel();
   if (t.dtype == Dtype::kF32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0) {
-    return FloatValues{reinterpret_cast<const float*>(t.data), file.TensorOwner(t)};
+    NonFiniteCount nonfinite;
+    {
+      // The scan reads every page of the tensor. An owner of its own hands
+      // them back when it goes (mapped files), so loading leaves the RSS as it
+      // was: the pages come back from the file when the weight is used.
+      std::shared_ptr<const void> scan_owner = file.TensorOwner(t);
+      nonfinite = CountNonFiniteF32(t.data, n);
+    }
+    return FloatValues{reinterpret_cast<const float*>(t.data), file.TensorOwner(t), nonfinite};
   }
   if (t.dtype != Dtype::kF32 && t.dtype != Dtype::kF16 && t.dtype != Dtype::kBF16) {
     return Status::Error(path + ": tensor '" + t.name + "': expected dtype F32, F16 or BF16, got " +
@@ -123,22 +157,50 @@ Result<FloatValues> FloatData(const SafetensorsFile& file, const TensorView& t) 
   }
   auto buffer = std::make_shared<AlignedBuffer>(static_cast<size_t>(n) * sizeof(float));
   float* out = buffer->as<float>();
+  NonFiniteCount nonfinite;
   if (t.dtype == Dtype::kF32) {
     std::memcpy(out, t.data, static_cast<size_t>(n) * sizeof(float));
+    nonfinite = CountNonFiniteF32(out, n);
   } else {
     const bool f16 = t.dtype == Dtype::kF16;
-    for (int64_t i = 0; i < n; ++i) {
-      uint16_t h;
-      std::memcpy(&h, t.data + 2 * i, 2);
-      out[i] = f16 ? Fp16ToFloat(h) : Bf16ToFloat(h);
-    }
+    const int64_t bad = f16 ? ConvertHalves<Fp16ToFloatF16c, IsNonFiniteF16Bits>(t.data, n, out)
+                            : ConvertHalves<Bf16ToFloat, IsNonFiniteBf16Bits>(t.data, n, out);
+    if (bad > 0) nonfinite = f16 ? CountNonFiniteF16(t.data, n) : CountNonFiniteBf16(t.data, n);
   }
-  return FloatValues{out, std::move(buffer)};
+  return FloatValues{out, std::move(buffer), nonfinite};
+}
+
+// Returns the NaN/Inf count of a quantized matrix's part when it holds
+// floating-point values (F32, F16, BF16), an empty count otherwise.
+NonFiniteCount CountPartNonFinite(const TensorView& t) {
+  switch (t.dtype) {
+    case Dtype::kF32: return CountNonFiniteF32(t.data, t.numel());
+    case Dtype::kF16: return CountNonFiniteF16(t.data, t.numel());
+    case Dtype::kBF16: return CountNonFiniteBf16(t.data, t.numel());
+    default: return {};
+  }
+}
+
+// Reports NaN/Inf values found in tensor `t`: an error, or (allowed) an
+// entry of `*nonfinite`.
+Status CheckFinite(const std::string& path, const TensorView& t, const NonFiniteCount& c,
+                   const LoadOptions& options, std::vector<NonFiniteTensor>* nonfinite) {
+  if (c.count == 0) return OkStatus();
+  if (!options.allow_nonfinite) {
+    return Status::Error(path + ": tensor '" + t.name + "' has " + std::to_string(c.count) +
+                         " non-finite value" + (c.count == 1 ? "" : "s") + " (NaN or Inf) of " +
+                         std::to_string(t.numel()) + ", the first at index " +
+                         std::to_string(c.first) +
+                         ": the file is corrupt (--allow-nonfinite loads it anyway)");
+  }
+  if (nonfinite != nullptr) nonfinite->push_back({t.name, c.count, c.first, t.numel()});
+  return OkStatus();
 }
 
 }  // namespace
 
-Result<ModelWeights> LoadCheckpoint(const std::string& dir) {
+Result<ModelWeights> LoadCheckpoint(const std::string& dir, const LoadOptions& options,
+                                    std::vector<NonFiniteTensor>* nonfinite) {
   const std::string config_path = dir + "/config.json";
   const std::string path = dir + "/model.safetensors";
   GPT2Q_ASSIGN_OR_RETURN(GPT2Config config, ParseConfigJson(config_path));
@@ -160,6 +222,11 @@ Result<ModelWeights> LoadCheckpoint(const std::string& dir) {
                            "', which is not a weight matrix of a " + std::to_string(config.n_layer) +
                            "-layer GPT-2");
     }
+  }
+  // Every floating-point part (scales, absmax, ...), whatever the format.
+  for (const TensorView& t : file->tensors()) {
+    if (quantized.part_names.count(t.name) == 0) continue;
+    GPT2Q_RETURN_IF_ERROR(CheckFinite(path, t, CountPartNonFinite(t), options, nonfinite));
   }
 
   // Match the file's tensors to parameters.
@@ -218,6 +285,7 @@ Result<ModelWeights> LoadCheckpoint(const std::string& dir) {
     }
     // A matrix owns its values, so that quantizing it releases them.
     GPT2Q_ASSIGN_OR_RETURN(FloatValues values, FloatData(*file, *t));
+    GPT2Q_RETURN_IF_ERROR(CheckFinite(path, *t, values.nonfinite, options, nonfinite));
     switch (p.layout) {
       case Layout::kVector:
         *p.span = FloatSpan{values.data, Numel(p.shape)};

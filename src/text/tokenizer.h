@@ -37,7 +37,9 @@ class Tokenizer {
   // integers or not a permutation of 0..N-1, tokens with characters outside
   // GPT-2's byte alphabet, a missing byte token or "<|endoftext|>", merges
   // lines without exactly two symbols, symbols or merged results absent from
-  // the vocab, and repeated merge rules.
+  // the vocab, repeated merge rules, and files that disagree: a token longer
+  // than one byte (special "<|...|>" tokens aside) that no merge makes (an
+  // empty or truncated merges.txt), or two merges that make the same token.
   static Result<Tokenizer> Load(const std::string& vocab_json_path,
                                 const std::string& merges_txt_path);
 

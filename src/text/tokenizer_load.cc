@@ -103,6 +103,21 @@ class VocabSax : public nlohmann::json_sax<Json> {
   std::unordered_map<std::string, size_t> seen_;
 };
 
+// Returns `v` with thousands separators: 50,257.
+std::string WithCommas(int64_t v) {
+  std::string digits = std::to_string(v), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0 && digits[i - 1] != '-') out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// Returns true for a special token's spelling, "<|...|>" as "<|endoftext|>".
+bool IsSpecialSpelling(std::string_view s) {
+  return s.size() >= 4 && s.starts_with("<|") && s.ends_with("|>");
+}
+
 // Splits one merges.txt line into fields separated by spaces or tabs.
 std::vector<std::string_view> SplitFields(std::string_view line) {
   std::vector<std::string_view> fields;
@@ -180,6 +195,7 @@ Result<Tokenizer> Tokenizer::FromStrings(std::string_view vocab_json, std::strin
 
   // merges.txt: "left right" per line; the line number is the rank.
   BpeMerges merges;
+  std::vector<int32_t> made_by(n, 0);  // token id -> the merges.txt line that makes it
   int64_t line_number = 0;
   std::string merged;
   for (size_t pos = 0; pos < merges_txt.size();) {
@@ -211,7 +227,9 @@ Result<Tokenizer> Tokenizer::FromStrings(std::string_view vocab_json, std::strin
     auto it = id_of.find(merged);
     if (it == id_of.end()) {
       return Status::Error(where + "the merge of " + Quote(fields[0]) + " and " +
-                           Quote(fields[1]) + ", " + Quote(merged) + ", is not in " + vname);
+                           Quote(fields[1]) + ", " + Quote(merged) + ", is not in " + vname +
+                           ": " + vname + " looks incomplete, or the two files are not of one "
+                           "tokenizer");
     }
     const int32_t rank = static_cast<int32_t>(line_number);
     if (!merges.Add(ids[0], ids[1], rank, it->second)) {
@@ -219,6 +237,37 @@ Result<Tokenizer> Tokenizer::FromStrings(std::string_view vocab_json, std::strin
       return Status::Error(where + "the rule " + Quote(line) + " repeats line " +
                            std::to_string(first));
     }
+    if (made_by[it->second] != 0) {
+      return Status::Error(where + "the merge of " + Quote(fields[0]) + " and " +
+                           Quote(fields[1]) + " makes " + Quote(merged) + ", which line " +
+                           std::to_string(made_by[it->second]) + " already makes: each token of " +
+                           vname + " must come from one merge");
+    }
+    made_by[it->second] = rank;
+  }
+
+  // The files must agree: byte-level BPE makes every token longer than one
+  // byte by exactly one merge, so vocab = 256 byte tokens + merges + special
+  // tokens ("<|endoftext|>"). An empty or cut merges.txt leaves tokens that no
+  // merge makes, and would silently tokenize into far more tokens.
+  int64_t specials = 0, first_unmade = -1;
+  for (int64_t id = 0; id < n; ++id) {
+    if (token_bytes[id].size() == 1 || made_by[id] != 0) continue;
+    if (IsSpecialSpelling(*spelling_of[id])) {
+      ++specials;
+    } else if (first_unmade < 0) {
+      first_unmade = id;
+    }
+  }
+  if (first_unmade >= 0) {
+    const int64_t made = static_cast<int64_t>(merges.size());
+    int64_t expected = n - 256 - specials;
+    return Status::Error(
+        mname + " has " + WithCommas(made) + " merges but " + vname + " has " + WithCommas(n) +
+        " tokens (expected " + WithCommas(expected) + " merges: 256 byte tokens + merges + " +
+        std::to_string(specials) + " special): " + mname + " looks " +
+        (made == 0 ? "empty" : "truncated") + "; no merge makes token " +
+        Quote(*spelling_of[first_unmade]) + " (id " + std::to_string(first_unmade) + ")");
   }
 
   GPT2Q_ASSIGN_OR_RETURN(Pretokenizer pretokenizer, Pretokenizer::Create());

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -189,6 +190,58 @@ TEST(CliTest, EveryBadCheckpointExitsWithItsMessage) {
     EXPECT_EQ(r.err.rfind("gpt2q: error: ", 0), 0u) << bad.name;
     fs::remove_all(dir);
   }
+}
+
+// vocab.json and merges.txt that disagree (an empty or cut merges.txt, a
+// vocabulary without a merge's result): exit code 1 and the tokenizer's message.
+TEST(CliTest, EveryBadTokenizerFolderExitsWithItsMessage) {
+  for (const testing::BadInput& bad : testing::BadTokenizerInputs()) {
+    const fs::path dir = fs::temp_directory_path() / ("gpt2q_badtok_" + std::to_string(getpid()) + "_" + bad.name);
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const std::string fragment = bad.write(dir.string());
+    RunResult r = RunGpt2q("info '" + dir.string() + "'");
+    EXPECT_EQ(r.exit_code, 1) << bad.name << "\n" << r.err;
+    EXPECT_NE(r.err.find(fragment), std::string::npos) << bad.name << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("gpt2q: error: ", 0), 0u) << bad.name;
+    fs::remove_all(dir);
+  }
+}
+
+// --allow-nonfinite loads weights holding NaN/Inf, with one warning line on
+// stderr naming them; --json stdout stays pure JSON.
+TEST(CliTest, AllowNonfiniteLoadsBrokenWeightsWithAWarning) {
+  for (const char* name : {"nan_and_inf_in_f32_weight", "nan_in_nf4_absmax"}) {
+    SCOPED_TRACE(name);
+    const fs::path dir = fs::temp_directory_path() / ("gpt2q_nonfinite_" + std::to_string(getpid()) + "_" + name);
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    for (const testing::BadInput& bad : testing::BadInputs()) {
+      if (bad.name == name) bad.write(dir.string());
+    }
+    const std::string tensor = std::string(name) == "nan_in_nf4_absmax"
+                                   ? "h.0.mlp.c_fc.weight.absmax (1 of 4, first at 2)"
+                                   : "transformer.h.0.mlp.c_fc.weight (2 of 256, first at 5)";
+    RunResult refused = RunGpt2q("info '" + dir.string() + "'");
+    EXPECT_EQ(refused.exit_code, 1) << refused.err;
+    EXPECT_NE(refused.err.find("non-finite"), std::string::npos) << refused.err;
+    EXPECT_NE(refused.err.find("--allow-nonfinite"), std::string::npos) << refused.err;
+    RunResult allowed = RunGpt2q("info '" + dir.string() + "' --allow-nonfinite");
+    EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+    EXPECT_EQ(allowed.err.rfind("warning: ", 0), 0u) << allowed.err;
+    EXPECT_NE(allowed.err.find(tensor), std::string::npos) << allowed.err;
+    EXPECT_EQ(std::count(allowed.err.begin(), allowed.err.end(), '\n'), 1) << allowed.err;
+    RunResult json = RunGpt2q("info '" + dir.string() + "' --allow-nonfinite --json");
+    nlohmann::json j = ParseJson(json);
+    EXPECT_EQ(j["config"]["n_embd"], 8);
+    EXPECT_NE(json.err.find(tensor), std::string::npos) << json.err;
+    EXPECT_EQ(json.out.find("warning"), std::string::npos) << json.out;
+    fs::remove_all(dir);
+  }
+  // Synthetic weights are finite by construction: the flag has nothing to allow there.
+  RunResult r = RunGpt2q("info --synthetic gpt2 --allow-nonfinite");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--allow-nonfinite"), std::string::npos) << r.err;
 }
 
 }  // namespace

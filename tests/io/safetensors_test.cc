@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "bad_inputs.h"
+#include "io/safetensors_header.h"
 
 namespace gpt2q {
 namespace {
@@ -103,6 +104,88 @@ TEST(Safetensors, MalformedHeadersNameFileTensorAndProblem) {
     EXPECT_NE(r.message().find(c.fragment), std::string::npos)
         << "header " << c.header << "\nmessage " << r.message();
   }
+}
+
+// A key may appear once: in the top-level object (a tensor name, or
+// __metadata__), in a tensor's entry, and in __metadata__.
+TEST(Safetensors, RepeatedKeysAreErrors) {
+  const std::string path = MakeTempDir("st") + "/dup.safetensors";
+  const MalformedCase cases[] = {
+      {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"a":{"dtype":"F16","shape":[2],"data_offsets":[8,12]}})",
+       12, "tensor 'a' appears twice in the header (F32 [1] and F16 [2])"},
+      {R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})",
+       0, "tensor 'a' appears twice"},
+      {R"({"a":{"dtype":"F32","shape":[1],"dtype":"F16","data_offsets":[0,4]}})", 4,
+       "tensor 'a': key 'dtype' appears twice"},
+      {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"shape":[1]}})", 4,
+       "tensor 'a': key 'shape' appears twice"},
+      {R"({"a":{"data_offsets":[0,4],"dtype":"F32","data_offsets":[0,4],"shape":[1]}})", 4,
+       "tensor 'a': key 'data_offsets' appears twice"},
+      {R"({"__metadata__":{"k":"1","j":"2","k":"3"}})", 0, "__metadata__ key 'k' appears twice"},
+      {R"({"__metadata__":{},"__metadata__":{}})", 0, "'__metadata__' appears twice"},
+  };
+  for (const MalformedCase& c : cases) {
+    WriteRawSafetensors(path, c.header, c.data);
+    auto r = SafetensorsFile::Open(path);
+    ASSERT_FALSE(r.ok()) << c.header;
+    EXPECT_NE(r.message().find(path + ": "), std::string::npos) << r.message();
+    EXPECT_NE(r.message().find(c.fragment), std::string::npos)
+        << "header " << c.header << "\nmessage " << r.message();
+  }
+}
+
+// The streaming parser: anything but a header's structure is rejected where it
+// is seen, strings are decoded as JSON, and the limits hold.
+TEST(Safetensors, StreamingParserChecksStructureAndLimits) {
+  const std::string path = MakeTempDir("st") + "/s.safetensors";
+  const std::string long_name = "{\"" + std::string(kMaxHeaderNameBytes + 1, 'n') + "\":{}}";
+  const MalformedCase cases[] = {
+      {"", 0, "not valid JSON: expected a value at byte 0 of the header, got the end of the header"},
+      {"  {}x", 0, "not valid JSON: expected the end of the header after its object at byte 4"},
+      {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1}})", 4,
+       "tensor 'a': unexpected key 'extra'"},
+      {R"({"a":{"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,4]}})", 4,
+       "tensor 'a': shape has more than 8 dimensions"},
+      {R"({"a":{"dtype":"F32","shape":[01],"data_offsets":[0,4]}})", 4, "not valid JSON"},
+      {R"({"a":{"dtype":"F32","shape":[1e2],"data_offsets":[0,4]}})", 4,
+       "non-negative integers, got 1e2"},
+      {R"({"a":{"dtype":"F32","shape":[9223372036854775808],"data_offsets":[0,4]}})", 4,
+       "non-negative integers, got 9223372036854775808"},
+      {R"({"a":{"dtype":"F32","shape":["1"],"data_offsets":[0,4]}})", 4,
+       "non-negative integers, got a string"},
+      {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}})", 4,
+       "'data_offsets' must be [begin, end]"},
+      {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":{"0":4}}})", 4,
+       "'data_offsets' must be [begin, end]"},
+      {R"({"a":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})", 4, "missing or non-string 'dtype'"},
+      {R"({"a":{"dtype":"F32","shape":1,"data_offsets":[0,4]}})", 4, "missing or non-array 'shape'"},
+      {R"({"__metadata__":[]})", 0, "__metadata__ must be an object of strings, got array"},
+      {"{\"a\x01\":{}}", 0, "not valid JSON: expected a character of a string"},
+      {"{\"\xFF\":{}}", 0, "not valid JSON: expected well-formed UTF-8"},
+      {R"({"\ud800":{}})", 0, "not valid JSON: expected \\u and a low surrogate"},
+      {R"({"\q":{}})", 0, "not valid JSON: expected an escape sequence"},
+      {long_name.c_str(), 0, "a tensor name at byte 1 of the header is longer than 4096 bytes"},
+  };
+  for (const MalformedCase& c : cases) {
+    WriteRawSafetensors(path, c.header, c.data);
+    auto r = SafetensorsFile::Open(path);
+    ASSERT_FALSE(r.ok()) << c.header;
+    EXPECT_NE(r.message().find(path + ": "), std::string::npos) << r.message();
+    EXPECT_NE(r.message().find(c.fragment), std::string::npos)
+        << "header " << c.header << "\nmessage " << r.message();
+  }
+  // Escapes decode; keys may come in any order; whitespace anywhere; metadata kept.
+  WriteRawSafetensors(path,
+                      " {\n \"__metadata__\" : {\"k\\\"\" : \"caf\\u00e9 \\ud83d\\ude00\\n\"} ,\n"
+                      " \"w\\/\\u0041\" : { \"data_offsets\" : [ 0 , 8 ] , \"shape\" : [ 2 ] ,"
+                      " \"dtype\" : \"F32\" } }\t\r\n  ",
+                      8);
+  auto r = SafetensorsFile::Open(path);
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ((*r)->metadata().at("k\""), "caf\xC3\xA9 \xF0\x9F\x98\x80\n");
+  ASSERT_NE((*r)->Find("w/A"), nullptr);
+  EXPECT_EQ((*r)->Find("w/A")->shape, std::vector<int64_t>{2});
+  EXPECT_EQ((*r)->Find("w/A")->nbytes, 8);
 }
 
 TEST(Safetensors, HeaderLengthPastEndOrOverLimitIsRejectedWithoutAllocating) {

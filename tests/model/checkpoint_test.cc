@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "../io/bad_inputs.h"
+#include "formats/format.h"
 #include "formats/fp32_matrix.h"
 #include "model/synthetic.h"
 
@@ -166,6 +168,61 @@ TEST(Checkpoint, EveryBadInputFailsWithItsMessage) {
     EXPECT_NE(w.message().find(dir + "/"), std::string::npos) << bad.name << ": " << w.message();
     EXPECT_NE(w.message().find(fragment), std::string::npos)
         << bad.name << ": expected '" << fragment << "' in: " << w.message();
+  }
+}
+
+// LoadOptions::allow_nonfinite loads what the checks above refuse, and lists
+// each tensor with its count and first index.
+TEST(Checkpoint, AllowNonfiniteLoadsBrokenWeightsAndListsThem) {
+  for (const testing::BadInput& bad : testing::BadInputs()) {
+    if (bad.name.find("nan") == std::string::npos && bad.name.find("inf") == std::string::npos) {
+      continue;
+    }
+    SCOPED_TRACE(bad.name);
+    const std::string dir = testing::MakeTempDir("allow_" + bad.name);
+    bad.write(dir);
+    std::vector<NonFiniteTensor> found;
+    LoadOptions options;
+    options.allow_nonfinite = true;
+    auto w = LoadCheckpoint(dir, options, &found);
+    ASSERT_TRUE(w.ok()) << w.message();
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_GE(found[0].count, 1);
+    EXPECT_GT(found[0].numel, found[0].first);
+    EXPECT_NE(bad.write(dir).find("tensor '" + found[0].name + "' has " +
+                                  std::to_string(found[0].count) + " non-finite"),
+              std::string::npos);
+  }
+  // The NaN is really there: a loaded F32 weight is the file's bytes.
+  const std::string dir = testing::MakeTempDir("allow_values");
+  testing::WriteTinyCheckpoint(dir);
+  testing::PokeFloat(dir + "/model.safetensors", "transformer.h.0.mlp.c_fc.weight", 0,
+                     std::numeric_limits<float>::infinity());
+  LoadOptions options;
+  options.allow_nonfinite = true;
+  auto w = LoadCheckpoint(dir, options);  // no list wanted
+  ASSERT_TRUE(w.ok()) << w.message();
+  std::vector<float> row(8);
+  w->blocks[0].mlp_c_fc->DequantizeRow(0, row.data());  // Conv1D [in, out]: element 0 is W[0][0]
+  EXPECT_TRUE(std::isinf(row[0]));
+}
+
+// Quantized checkpoints whose parts are all finite load, for every format.
+TEST(Checkpoint, FiniteQuantizedCheckpointsOfEveryFormatLoad) {
+  GPT2Config config = testing::TinyConfig();
+  config.n_vocab = 64;
+  config.eos_token_id = 63;
+  config.n_embd = config.n_inner = 256;  // rows long enough for 256-value super-blocks
+  for (const FormatTraits& f : FormatTable()) {
+    ASSERT_NE(f.load, nullptr);
+    SCOPED_TRACE(f.name);
+    const std::string dir = testing::MakeTempDir("q_" + std::string(f.name));
+    testing::WriteTinyQuantizedCheckpoint(dir, std::string(f.name), config);
+    std::vector<NonFiniteTensor> found;
+    auto w = LoadCheckpoint(dir, {}, &found);
+    ASSERT_TRUE(w.ok()) << w.message();
+    EXPECT_TRUE(found.empty());
+    EXPECT_EQ(w->blocks[0].mlp_c_fc->format(), f.name);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "../io/bad_inputs.h"
 #include "text/byte_unicode.h"
 #include "text/tokenizer.h"
 
@@ -107,9 +108,58 @@ TEST(TokenizerLoadTest, RejectsBadMergeLines) {
 }
 
 TEST(TokenizerLoadTest, AcceptsBlankLinesCrLfAndNoVersionLine) {
-  auto loaded = Tokenizer::FromStrings(SmallVocab(), "a b\r\n\r\nab c\r\n");
+  auto loaded = Tokenizer::FromStrings(SmallVocab(), "a b\r\n\r\nab c\r\n\xC4\xA0 a\r\n");
   ASSERT_TRUE(loaded.ok()) << loaded.message();
   EXPECT_EQ(loaded->Encode("abc"), std::vector<int32_t>{257});
+}
+
+// vocab.json and merges.txt must describe one vocabulary: 256 byte tokens +
+// one token per merge + special tokens.
+TEST(TokenizerLoadTest, RejectsVocabularyAndMergesThatDisagree) {
+  // Empty, and cut at a line boundary: tokens that no merge makes.
+  ExpectErrorHas(LoadError(SmallVocab(), ""),
+                 {"m.txt has 0 merges but v.json has 260 tokens (expected 3 merges",
+                  "m.txt looks empty", "no merge makes token 'ab' (id 256)"});
+  ExpectErrorHas(LoadError(SmallVocab(), "#version: 0.2\n"), {"m.txt has 0 merges", "looks empty"});
+  ExpectErrorHas(LoadError(SmallVocab(), "#version: 0.2\na b\nab c\n"),
+                 {"m.txt has 2 merges but v.json has 260 tokens (expected 3 merges",
+                  "m.txt looks truncated", "no merge makes token '\xC4\xA0" "a' (id 258)"});
+  // A token of the vocabulary that no merge makes, whatever its place.
+  ExpectErrorHas(LoadError(SmallVocab(", \"zz\": 260"), kSmallMerges),
+                 {"m.txt has 3 merges but v.json has 261 tokens (expected 4 merges",
+                  "no merge makes token 'zz' (id 260)"});
+  // A merge whose result is missing from the vocabulary names vocab.json.
+  std::string vocab = SmallVocab();
+  vocab.replace(vocab.find("\"abc\": 257"), 5, "\"xyz\"");
+  ExpectErrorHas(LoadError(vocab, kSmallMerges),
+                 {"m.txt line 3", "'abc', is not in v.json", "v.json looks incomplete"});
+  // Two merges that make one token: a token from two rules cannot be.
+  ExpectErrorHas(LoadError(SmallVocab(", \"bc\": 260"), "a b\nab c\n\xC4\xA0 a\nb c\na bc\n"),
+                 {"m.txt line 5", "makes 'abc', which line 2 already makes"});
+  // Special tokens "<|...|>" need no merge; the counts include them.
+  auto loaded = Tokenizer::FromStrings(SmallVocab(", \"<|pad|>\": 260"), kSmallMerges);
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  EXPECT_EQ(loaded->vocab_size(), 261);
+}
+
+// The folders of tests/io/bad_inputs.h whose tokenizer files disagree, with
+// GPT-2's real vocabulary: each fails with its message.
+TEST(TokenizerLoadTest, EveryBadTokenizerFolderFailsWithItsMessage) {
+  for (const testing::BadInput& bad : testing::BadTokenizerInputs()) {
+    SCOPED_TRACE(bad.name);
+    const std::string dir = testing::MakeTempDir("tok_" + bad.name);
+    const std::string fragment = bad.write(dir);
+    auto loaded = Tokenizer::Load(dir + "/vocab.json", dir + "/merges.txt");
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_NE(loaded.message().find(fragment), std::string::npos) << loaded.message();
+  }
+  const std::string dir = testing::MakeTempDir("tok_cut");
+  testing::BadTokenizerInputs()[1].write(dir);  // truncated_merges
+  auto loaded = Tokenizer::Load(dir + "/vocab.json", dir + "/merges.txt");
+  ASSERT_FALSE(loaded.ok());
+  ExpectErrorHas(loaded.message(),
+                 {"merges.txt has 12,000 merges but", "vocab.json has 50,257 tokens (expected "
+                  "50,000 merges: 256 byte tokens + merges + 1 special)", "merges.txt looks truncated"});
 }
 
 TEST(TokenizerLoadTest, NamesMissingFiles) {

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "core/half.h"
+#include "core/scratch_buffer.h"
 #include "formats/int8_matrix.h"
 #include "formats/stored_parts.h"
 
@@ -140,12 +141,9 @@ void IntGroupMatrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& p
 void IntGroupMatrix::DequantizeRow(int64_t row, float* out) const {
   GPT2Q_CHECK(row >= 0 && row < rows());
   uint8_t q[1 << 10];
-  std::vector<uint8_t> big;
+  ScratchBuffer big;  // tracked: groups longer than q
   uint8_t* codes = q;
-  if (packed_.group_pad > static_cast<int64_t>(sizeof(q))) {
-    big.resize(static_cast<size_t>(packed_.group_pad));
-    codes = big.data();
-  }
+  if (packed_.group_pad > static_cast<int64_t>(sizeof(q))) codes = big.Get<uint8_t>(packed_.group_pad);
   for (int64_t g = 0; g < packed_.n_groups; ++g) {
     packed_.GroupCodes(row, g, codes);
     const GroupQuant p = Params(row, g);

@@ -8,9 +8,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
 
 #include "core/check.h"
+#include "core/scratch_buffer.h"
 #include "kernels/blas.h"
 
 namespace gpt2q {
@@ -223,12 +223,14 @@ void IntGroupMultiply(const IntGroupPacked& w, const float* x, int64_t n, float*
   const int64_t n_chunks = (n_panels + chunk_panels - 1) / chunk_panels;
   if (n <= kIntGroupGemvMaxTokens) {
     // Decode: stream the packed codes once per token block, never expanded.
-    std::vector<float> padded;
+    // The padded activations live in tracked per-thread scratch (the tasks
+    // read them through `xp`).
+    thread_local ScratchBuffer padded;
     const float* xp = x;
     if (!w.Unpadded()) {
-      padded.resize(static_cast<size_t>(n * w.kpad));
-      IntGroupPadActivations(w, x, n, padded.data());
-      xp = padded.data();
+      float* p = padded.Get<float>(n * w.kpad);
+      IntGroupPadActivations(w, x, n, p);
+      xp = p;
     }
     pool.ParallelFor(n_chunks, [&](int64_t c) {
       const int64_t p0 = c * chunk_panels, np = std::min(chunk_panels, n_panels - p0);
@@ -239,15 +241,15 @@ void IntGroupMultiply(const IntGroupPacked& w, const float* x, int64_t n, float*
   // Prefill: a chunk of rows dequantized as Wᵀ [cols, 16·np] into per-thread
   // scratch (reused across calls, grows to the largest tile), then one SGEMM.
   pool.ParallelFor(n_chunks, [&](int64_t c) {
-    thread_local std::vector<float> tile;
+    thread_local ScratchBuffer scratch;  // tracked, kept for later calls
     const int64_t p0 = c * chunk_panels, np = std::min(chunk_panels, n_panels - p0);
     const int64_t ld = np * kIntGroupPanelRows;
-    if (static_cast<int64_t>(tile.size()) < w.cols * ld) tile.resize(static_cast<size_t>(w.cols * ld));
-    IntGroupDequantizePanelsT(w, p0, np, tile.data(), ld);
+    float* tile = scratch.Get<float>(w.cols * ld);
+    IntGroupDequantizePanelsT(w, p0, np, tile, ld);
     const int64_t r0 = p0 * kIntGroupPanelRows;
     const int64_t width = std::min(ld, w.rows - r0);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(width),
-                static_cast<int>(w.cols), 1.0f, x, static_cast<int>(w.cols), tile.data(), static_cast<int>(ld),
+                static_cast<int>(w.cols), 1.0f, x, static_cast<int>(w.cols), tile, static_cast<int>(ld),
                 0.0f, y + r0, static_cast<int>(w.rows));
   });
 }

@@ -142,6 +142,11 @@ const Case kCases[] = {
     // fp32 activations in decode.
     {"absmax", [](const std::vector<Shape>& s) { return AttentionBytes() + TileBytes(s, kPrefill); },
      [](const std::vector<Shape>& s) { return MaxCols(s) * 4; }, None},
+    // GPTQ's round-to-nearest baseline (int-group): transposed dequantized
+    // tiles in prefill; in decode, activations padded to whole code units
+    // (groups of 100 are not), kpad ≥ cols values per token.
+    {"rtn:group=100", [](const std::vector<Shape>& s) { return AttentionBytes() + TileBytes(s, kPrefill); },
+     [](const std::vector<Shape>& s) { return MaxCols(s) * 4; }, None},
     // LLM.int8() with a threshold so low that every input, the MLP's hidden
     // activations (n_inner wide) too, has outlier columns: the fp32 copy of
     // mlp.c_proj's input without them, alive with its int8 codes (1 byte per value).

@@ -66,9 +66,9 @@ for target in "${targets[@]}"; do
   fi
   # The last status line ("#N DONE cov: C ft: F corp: U/Sb ... exec/s: E") and
   # the final stats.
-  last=$(grep -E "^#[0-9]+ +(DONE|pulse|NEW|REDUCE|INITED)" "$log" | tail -1 || true)
+  last=$(grep -E "^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)" "$log" | tail -1 || true)
   field() { sed -nE "s/.*[ ]$1: ([^ ]+).*/\1/p" <<<"$last"; }
-  runs=$(sed -nE 's/^stat::number_of_executed_units: ([0-9]+)/\1/p' "$log")
+  runs=$(sed -nE 's/^stat::number_of_executed_units: +([0-9]+)/\1/p' "$log")
   rate=$(sed -nE 's/^stat::average_exec_per_sec: +([0-9]+)/\1/p' "$log")
   rows+=("$(printf '%-28s %10s %8s %7s %8s %14s %8s' "$target" "${runs:--}" "${rate:--}" \
     "$(field cov)" "$(field ft)" "$(field corp)" "$status")")

@@ -8,6 +8,10 @@ packages=(
   libopenblas-dev libpcre2-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcairo2-dev fonts-dejavu-core chromium
+  # The sanitizer build (make asan-test) and the fuzzers (scripts/fuzz.sh):
+  # clang++, its ASan/UBSan/libFuzzer runtimes (only recommended by clang, so
+  # named here) and llvm-symbolizer for readable reports.
+  clang libclang-rt-14-dev llvm
 )
 
 missing=()

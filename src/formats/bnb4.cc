@@ -242,12 +242,15 @@ void Bnb4Matrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool)
       if (RowsAligned()) {
         // The chunk's rows hold consecutive blocks: their absmax in one pass.
         const int64_t per_row = in / options_.block;
-        const float* absmax = storage_.absmax.data() + r0 * per_row;
+        // (With double quantization `absmax` is empty: no offset into it.)
+        const float* absmax;
         if (options_.double_quant) {
           thread_local ScratchBuffer dequantized;
           float* a = dequantized.Get<float>((r1 - r0) * per_row);
           BlockAbsmaxes(r0 * per_row, (r1 - r0) * per_row, a);
           absmax = a;
+        } else {
+          absmax = storage_.absmax.data() + r0 * per_row;
         }
         for (int64_t r = r0; r < r1; ++r) {
           Bnb4RowDot(storage_.codes.data() + r * in / 2, absmax + (r - r0) * per_row, in, options_.block, lut,

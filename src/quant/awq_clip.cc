@@ -21,8 +21,12 @@ std::string Prefix(std::string_view name) { return "awq clip: " + std::string(na
 
 }  // namespace
 
+int64_t AwqClipStride(int64_t n_rows, int64_t n_sample) {
+  return std::max<int64_t>(1, n_sample > 0 ? n_rows / n_sample : 1);
+}
+
 std::vector<float> AwqClipTokens(const float* x, int64_t n_rows, int64_t n_in, int64_t n_sample) {
-  const int64_t stride = std::max<int64_t>(1, n_sample > 0 ? n_rows / n_sample : 1);
+  const int64_t stride = AwqClipStride(n_rows, n_sample);
   std::vector<float> out;
   out.reserve(((n_rows + stride - 1) / stride) * n_in);
   for (int64_t t = 0; t < n_rows; t += stride) out.insert(out.end(), x + t * n_in, x + (t + 1) * n_in);

@@ -19,8 +19,12 @@ inline constexpr int kAwqClipSteps = 10;
 // Calibration rows the search keeps (llm-awq's n_sample_token).
 inline constexpr int64_t kAwqClipTokens = 512;
 
+// Returns the step between the calibration rows the clip search keeps:
+// ⌊n_rows / n_sample⌋, or 1 when that is 0 (fewer rows than n_sample).
+int64_t AwqClipStride(int64_t n_rows, int64_t n_sample = kAwqClipTokens);
+
 // Returns the rows of x [n_rows, n_in] (row-major) that llm-awq's clip search
-// uses: rows 0, stride, 2·stride, … with stride = ⌊n_rows / n_sample⌋, as
+// uses: rows 0, stride, 2·stride, … with stride = AwqClipStride(n_rows, n_sample), as
 // input_feat[:, 0::n_rows // n_sample]. When n_rows < n_sample the stride would
 // be 0 (a Python error in llm-awq): every row is kept. Result: [k, n_in] with
 // k = ⌈n_rows / stride⌉ (n_sample ≤ k < 2·n_sample when n_rows ≥ n_sample).

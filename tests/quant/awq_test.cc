@@ -1,6 +1,7 @@
 // AWQ's pieces on synthetic data: the ratio grid of the scale search (its
 // winner, ties and margin) and the clipping search (it helps where an outlier
-// makes the grid coarse, it finds the minimum of its own error, threads).
+// makes the grid coarse, it finds the minimum of its own error, threads) and
+// the Gram-matrix form of a linear's output error.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +12,8 @@
 #include "kernels/blas.h"
 #include "quant/awq_clip.h"
 #include "quant/awq_scale_search.h"
+#include "quant/gram_loss.h"
+#include "quant/hessian.h"
 
 namespace gpt2q {
 namespace {
@@ -108,6 +111,9 @@ TEST(AwqClipTest, TokensAreTakenWithAFloorStride) {
   EXPECT_EQ(rows_of(3, 4), (std::vector<int64_t>{0, 1, 2}));            // fewer rows than asked: all
   EXPECT_EQ(rows_of(32768, 512).size(), 512u);                          // the fixture's 128 × 256
   EXPECT_EQ(rows_of(1030, 512).size(), 515u);                           // stride 2
+  EXPECT_EQ(AwqClipStride(1030, 512), 2);
+  EXPECT_EQ(AwqClipStride(65536), 128);
+  EXPECT_EQ(AwqClipStride(100), 1);
 }
 
 // err of one (row, group) for bound `hi`, in double: the search's objective.
@@ -208,6 +214,37 @@ TEST(AwqClipTest, BadInputIsAnError) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.message().find("h.1.mlp.c_fc"), std::string::npos) << r.message();
   EXPECT_NE(r.message().find("[1, 5]"), std::string::npos) << r.message();
+}
+
+}  // namespace
+}  // namespace gpt2q
+
+namespace gpt2q {
+namespace {
+
+TEST(GramLossTest, EqualsTheDirectOutputErrorForAnyThreadCount) {
+  UseSingleThreadedBlas();
+  const int64_t rows = 100, cols = 40, n_rows = 300;  // rows: not a multiple of the chunk
+  const std::vector<float> x = Gaussian(n_rows * cols, 9), w = Gaussian(rows * cols, 10, 0.1f);
+  std::vector<float> w_new = w;
+  for (size_t i = 0; i < w_new.size(); i += 3) w_new[i] += 0.01f * float(i % 7) - 0.03f;
+  ThreadPool pool1(1), pool2(2);
+  HessianAccumulator acc(cols);
+  acc.Add(x.data(), n_rows, 6, pool1);  // H = (2/6)·XᵀX
+  const std::vector<float> h = acc.Symmetric();
+  const double a = GramOutputLoss(w.data(), w_new.data(), rows, cols, h, 6.0 / 2.0, n_rows, pool1);
+  const double b = GramOutputLoss(w.data(), w_new.data(), rows, cols, h, 6.0 / 2.0, n_rows, pool2);
+  EXPECT_EQ(a, b);
+  double direct = 0;
+  for (int64_t t = 0; t < n_rows; ++t) {
+    for (int64_t o = 0; o < rows; ++o) {
+      double y = 0;
+      for (int64_t c = 0; c < cols; ++c) y += double(x[t * cols + c]) * (double(w_new[o * cols + c]) - w[o * cols + c]);
+      direct += y * y;
+    }
+  }
+  direct /= double(n_rows * rows);
+  EXPECT_NEAR(a, direct, 1e-4 * direct);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// Linear layers of GPT-2 small in the 4-bit and ggml formats vs fp32, 2 threads:
+// Linear layers of GPT-2 small in the formats whose table row names this program
+// (FormatTraits::bench) vs fp32, 2 threads:
 // GB/s of weight bytes at n = 1 (decode), GFLOP/s at n = 1024 (prefill), and the
 // speed ratio against fp32 (Fp32Matrix, OpenBLAS) of the same shape in this run.
 // At n = 1 the layer shapes also run "streamed": enough copies of the matrix,
@@ -24,8 +25,14 @@ namespace gpt2q {
 namespace {
 
 constexpr int kThreads = 2;
-const char* const kFormats[] = {"fp32", "nf4", "fp4", "q8_0", "q4_0", "q4_1",
-                                "q5_0", "q5_1", "q4_k", "q6_k"};
+// fp32 (the baseline) first, then every format table row timed by this program.
+std::vector<std::string> Formats() {
+  std::vector<std::string> names = {"fp32"};
+  for (const FormatTraits& f : FormatTable()) {
+    if (f.bench == "q4_bench") names.emplace_back(f.name);
+  }
+  return names;
+}
 // (in_features, out_features): c_attn, attn c_proj, c_fc, mlp c_proj. These
 // fit in the last-level cache; decode also runs the tied head, whose codes
 // stream from memory as in a real decode step.
@@ -119,11 +126,11 @@ int RegisterAll() {
       const bool head = std::make_pair(in, out) == kHeadShape;
       for (bool streamed : {false, true}) {
         if (streamed && (n != 1 || head)) continue;  // the head streams already
-        for (const char* f : kFormats) {
-          const std::string name = std::string(f) + "/" + std::to_string(in) + "x" +
+        for (const std::string& f : Formats()) {
+          const std::string name = f + "/" + std::to_string(in) + "x" +
                                    std::to_string(out) + "/n" + std::to_string(n) +
                                    (streamed ? "/streamed" : "");
-          benchmark::RegisterBenchmark(name.c_str(), BM_Linear, std::string(f), in, out, n, streamed)
+          benchmark::RegisterBenchmark(name.c_str(), BM_Linear, f, in, out, n, streamed)
               ->UseRealTime()
               ->Unit(n == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond);
         }

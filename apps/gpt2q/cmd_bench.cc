@@ -137,7 +137,7 @@ Status RunBench(const BenchArgs& args) {
   for (size_t m = 0; m <= args.quants.size() && (prefill || decode); ++m) {
     AppliedQuantization applied;
     if (m == 0) {
-      GPT2Q_ASSIGN_OR_RETURN(applied, ApplyQuantOptions(QuantOptions{}, loaded.model->mutable_weights(), *pool));
+      GPT2Q_ASSIGN_OR_RETURN(applied, ApplyQuantOptions(QuantOptions{}, loaded, *pool));
     } else {
       // A fresh copy of the model for every method (quantization works in
       // place), loaded once the previous one is gone.
@@ -146,7 +146,7 @@ Status RunBench(const BenchArgs& args) {
       loaded.model = std::move(copy.model);
       QuantOptions options = args.quant;
       options.quant = args.quants[m - 1];
-      GPT2Q_ASSIGN_OR_RETURN(applied, ApplyQuantOptions(options, loaded.model->mutable_weights(), *pool));
+      GPT2Q_ASSIGN_OR_RETURN(applied, ApplyQuantOptions(options, loaded, *pool, CalibrationSourceOf(copy)));
     }
     // This method's own peak: the previous model and the fp32 weights that
     // quantization replaced go back to the kernel first.

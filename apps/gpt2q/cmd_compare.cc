@@ -31,7 +31,10 @@ struct Run {
   std::string method;  // spec string as given
   std::string scope;
   std::string mode;
-  QuantOptions options() const { return QuantOptions{method, scope, {}, {}, mode}; }
+  QuantOptions calib;  // only its --calib, --calib-samples, --calib-len
+  QuantOptions options() const {
+    return QuantOptions{method, scope, {}, {}, mode, calib.calib, calib.calib_samples, calib.calib_len};
+  }
 };
 
 // A fresh copy of the model, quantized as `run` says (quantization works in place).
@@ -41,8 +44,10 @@ struct QuantizedModel {
 };
 Result<QuantizedModel> LoadQuantized(const ModelOptions& model, const Run& run, ThreadPool& pool) {
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(model, pool));
+  CalibrationSource calib = CalibrationSourceOf(loaded);
+  calib.progress = false;  // compare draws its own bar
   GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
-                         ApplyQuantOptions(run.options(), loaded.model->mutable_weights(), pool));
+                         ApplyQuantOptions(run.options(), loaded, pool, calib));
   return QuantizedModel{std::move(loaded), std::move(applied)};
 }
 
@@ -53,6 +58,7 @@ struct CompareArgs {
   std::vector<std::string> methods;  // empty = every method
   std::vector<std::string> scopes = {"linear"};
   std::string mode = "packed";
+  QuantOptions calib;  // --calib, --calib-samples, --calib-len
   bool selective = true;  // the report's extra scopes and the notebooks' all-params runs
   std::string out = "gpt2q-report";
   std::string sort = "ppl";
@@ -79,9 +85,16 @@ std::vector<Run> PlanRuns(const CompareArgs& args) {
   std::vector<Run> runs;
   std::set<std::string> seen;
   auto add = [&](const std::string& method, const std::string& scope, const std::string& mode) {
-    if (seen.insert(method + "|" + scope + "|" + mode).second) runs.push_back({method, scope, mode});
+    if (seen.insert(method + "|" + scope + "|" + mode).second) runs.push_back({method, scope, mode, args.calib});
   };
   for (const std::string& method : methods) {
+    // A calibrated method in the default list runs once, on scope no-lm-head:
+    // one calibration per method, not one per scope.
+    auto spec = ParseQuantSpec(method);
+    if (default_methods && spec.ok() && spec->method->calibrate != nullptr) {
+      add(method, "no-lm-head", args.mode);
+      continue;
+    }
     for (const std::string& scope : args.scopes) add(method, scope, args.mode);
   }
   if (default_methods && args.selective) {
@@ -118,6 +131,9 @@ std::string CommandLine(const CompareArgs& args, const std::string& model_arg) {
                      args.max_tokens, args.seed, args.top_k, args.max_length);
   if (args.ctx_option->count()) cmd += fmt::format(" --ctx {}", args.ctx);
   if (args.stride_option->count()) cmd += fmt::format(" --stride {}", args.stride);
+  if (!args.calib.calib.empty()) cmd += " --calib " + args.calib.calib;
+  if (args.calib.calib_samples != 128) cmd += fmt::format(" --calib-samples {}", args.calib.calib_samples);
+  if (args.calib.calib_len > 0) cmd += fmt::format(" --calib-len {}", args.calib.calib_len);
   if (!args.selective) cmd += " --no-selective";
   if (args.self_ppl) cmd += " --self-ppl";
   return cmd;
@@ -245,6 +261,7 @@ Status RunCompare(const CompareArgs& args) {
   GPT2Q_ASSIGN_OR_RETURN(std::string text, ReadTextFile(text_path));
   if (text.empty()) return Status::Error(text_path + ": the text is empty");
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel base, LoadModel(args.model, *pool));
+  GPT2Q_RETURN_IF_ERROR(RefuseQuantizedCheckpoint(base, "compare"));
   const GPT2Config config = base.model->config();
   std::vector<int32_t> tokens = base.tokenizer->Encode(text);
   const int64_t text_tokens = static_cast<int64_t>(tokens.size());
@@ -285,10 +302,10 @@ Status RunCompare(const CompareArgs& args) {
   std::vector<MethodResult> results;
   std::vector<HistogramData> histograms;
   std::set<std::string> histogram_methods;
-  GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization none, ApplyQuantOptions(QuantOptions{}, base.model->mutable_weights(), *pool));
+  GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization none, ApplyQuantOptions(QuantOptions{}, base, *pool));
   ResetTrackedPeak();
   GPT2Q_ASSIGN_OR_RETURN(PerplexityResult fp32_ppl, EvaluatePerplexity(*base.model, tokens, ppl_options, *pool));
-  MethodResult fp32 = ResultFromRun({"fp32", "-", "packed"}, none, nullptr, fp32_ppl, fp32_ppl.ppl);
+  MethodResult fp32 = ResultFromRun({"fp32", "-", "packed", {}}, none, nullptr, fp32_ppl, fp32_ppl.ppl);
   fp32.kld_mean = fp32.kld_median = fp32.kld_p99 = fp32.kld_max = fp32.kld_stderr = 0;
   fp32.top1_agree = 1;
   fp32.rms_delta_p = 0;
@@ -342,6 +359,7 @@ Status RunHist(const CompareArgs& args) {
   }
   GPT2Q_ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, MakePool(args.common));
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel base, LoadModel(args.model, *pool));
+  GPT2Q_RETURN_IF_ERROR(RefuseQuantizedCheckpoint(base, "hist"));
   const std::string model_name = base.name.substr(base.name.find_last_of('/') + 1);
   ProgressBar progress("hist", static_cast<int64_t>(runs.size()));
   std::vector<HistogramData> histograms;
@@ -382,6 +400,13 @@ void AddCompareOptions(CLI::App* cmd, CompareArgs* args, bool full) {
                   "METHOD[:key=value,...] specs (default: every method; see `gpt2q perplexity --help`)");
   cmd->add_option("--scopes", args->scopes, "scopes each method runs on")->capture_default_str();
   cmd->add_option("--mode", args->mode, "packed or simulate")->capture_default_str();
+  cmd->add_option("--calib", args->calib.calib,
+                  "calibration text for calibrated methods (default: data/tinyshakespeare-calib.txt for the "
+                  "shipped model, data/wikitext2-valid.txt otherwise); other methods ignore it");
+  cmd->add_option("--calib-samples", args->calib.calib_samples, "calibration windows N (calibrated methods only)")
+      ->capture_default_str();
+  cmd->add_option("--calib-len", args->calib.calib_len,
+                  "tokens per calibration window L (default min(512, n_ctx); calibrated methods only)");
   cmd->add_option("--out", args->out, "output folder")->capture_default_str();
   cmd->add_option("--bins", args->histogram.bins, "histogram bins")->capture_default_str();
   cmd->add_option("--hist-lo", args->histogram.lo, "histogram range start")->capture_default_str();

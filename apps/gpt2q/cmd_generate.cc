@@ -46,7 +46,7 @@ Status RunGenerate(const GenerateArgs& args) {
   }
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
   GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
-                         ApplyQuantOptions(args.quant, loaded.model->mutable_weights(), *pool));
+                         ApplyQuantOptions(args.quant, loaded, *pool, CalibrationSourceOf(loaded)));
   const Tokenizer& tokenizer = *loaded.tokenizer;
 
   std::vector<int32_t> prompt_ids = tokenizer.Encode(args.prompt);
@@ -100,8 +100,9 @@ Status RunGenerate(const GenerateArgs& args) {
   }
   fmt::print("\n");
   std::fflush(stdout);
-  if (!args.quant.quant.empty()) {
-    fmt::print(stderr, "[{} (scope {}, {} mode), weights {}]\n", applied.spec, applied.scope, applied.mode,
+  if (applied.source != "none") {
+    fmt::print(stderr, "[{} (scope {}, {} mode{}), weights {}]\n", applied.spec, applied.scope, applied.mode,
+               applied.source == "checkpoint" ? "; recorded in the checkpoint" : "",
                FormatBytes(applied.memory.weights_bytes));
   }
   fmt::print(stderr, "[{} prompt + {} new tokens{}; prefill {:.1f} tokens/s, decode {:.1f} tokens/s]\n",

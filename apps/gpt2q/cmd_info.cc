@@ -40,6 +40,13 @@ Status RunInfo(const InfoArgs& args) {
   for (const auto& [name, f] : per_format) total_bytes += f.bytes;
   const int64_t parameters = c.ParameterCount();
 
+  // What a gpt2q quantized checkpoint records about itself; null for plain ones.
+  nlohmann::json recorded;
+  if (loaded.recorded) {
+    recorded = {{"quant", loaded.recorded->quant}, {"scope", loaded.recorded->scope},
+                {"mode", loaded.recorded->mode}};
+  }
+
   if (args.common.json) {
     nlohmann::json formats = nlohmann::json::object();
     for (const auto& [name, f] : per_format) {
@@ -52,6 +59,7 @@ Status RunInfo(const InfoArgs& args) {
                  {"layer_norm_epsilon", c.layer_norm_epsilon}, {"eos_token_id", c.eos_token_id}}},
                {"parameters", parameters},
                {"head_tied", weights.head_tied()},
+               {"recorded_quant", recorded},
                {"matrices", formats},
                {"vectors", {{"tensors", vectors.tensors}, {"parameters", vectors.params},
                             {"bytes", vectors.bytes}, {"format", "fp32"}}},
@@ -65,6 +73,10 @@ Status RunInfo(const InfoArgs& args) {
              c.n_vocab, c.n_ctx, c.n_embd, c.n_layer, c.n_head, c.n_inner, c.layer_norm_epsilon);
   fmt::print("parameters   {} ({:.1f} M)\n", parameters, parameters / 1e6);
   fmt::print("head         {}\n", weights.head_tied() ? "tied to wte" : "separate lm_head.weight");
+  if (loaded.recorded) {
+    fmt::print("quant        {} (scope {}, {} mode; recorded in the checkpoint)\n", loaded.recorded->quant,
+               loaded.recorded->scope, loaded.recorded->mode);
+  }
   fmt::print("tokenizer    {} tokens, eos {}\n", loaded.tokenizer->vocab_size(),
              loaded.tokenizer->eot_id());
   fmt::print("weights      {:<8} {:>8} {:>14} {:>14}\n", "format", "tensors", "parameters", "bytes");

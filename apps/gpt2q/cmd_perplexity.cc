@@ -56,8 +56,9 @@ Status RunPerplexity(const PerplexityArgs& args) {
   }
   GPT2Q_ASSIGN_OR_RETURN(std::string text, ReadTextFile(text_path));
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
+  if (args.kld) GPT2Q_RETURN_IF_ERROR(RefuseQuantizedCheckpoint(loaded, "--kld (its fp32 reference)"));
   GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
-                         ApplyQuantOptions(args.quant, loaded.model->mutable_weights(), *pool));
+                         ApplyQuantOptions(args.quant, loaded, *pool, CalibrationSourceOf(loaded)));
 
   Stopwatch tokenize_watch;
   std::vector<int32_t> tokens = loaded.tokenizer->Encode(text);

@@ -1,11 +1,14 @@
 // gpt2q quantize: quantize a model and write a folder gpt2q loads back and
 // evaluates bit-identically (packed mode), or a plain fp32 folder (simulate).
+// The folder is staged beside the output and renamed into place when complete
+// (io/staged_output.h): the input and an existing output are never damaged.
 #include <filesystem>
 
 #include <fmt/core.h>
 
 #include "commands.h"
 #include "core/timer.h"
+#include "io/staged_output.h"
 #include "model/checkpoint.h"
 #include "model/quantized_checkpoint.h"
 #include "quant_options.h"
@@ -18,6 +21,7 @@ struct QuantizeArgs {
   ModelOptions model;
   QuantOptions quant;
   std::string out;
+  bool force = false;
   bool stats = false;
 };
 
@@ -35,23 +39,31 @@ Status RunQuantize(const QuantizeArgs& args) {
   if (args.quant.quant.empty()) return Status::Error("--quant SPEC is required (see --help for the methods)");
   GPT2Q_RETURN_IF_ERROR(ValidateQuantOptions(args.quant));
   GPT2Q_ASSIGN_OR_RETURN(QuantMode mode, ParseQuantMode(args.quant.mode));
+  // The output is checked (apart from the input, not an existing non-empty
+  // folder without --force) before any work, and staged beside its path.
+  StagedOutputOptions staging;
+  staging.kind = OutputKind::kFolder;
+  GPT2Q_ASSIGN_OR_RETURN(staging.inputs, ModelInputPaths(args.model));
+  staging.force = args.force;
+  GPT2Q_ASSIGN_OR_RETURN(StagedOutput staged, StagedOutput::Begin(args.out, staging));
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
   GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
-                         ApplyQuantOptions(args.quant, loaded.model->mutable_weights(), *pool));
+                         ApplyQuantOptions(args.quant, loaded, *pool, CalibrationSourceOf(loaded)));
 
   Stopwatch write_watch;
   const ModelWeights& weights = loaded.model->weights();
+  const std::string& dir = staged.staging_path();
   std::string layout;
   if (mode == QuantMode::kSimulate) {
     // Simulated weights are fp32 values: an ordinary Hugging Face checkpoint.
-    GPT2Q_RETURN_IF_ERROR(SaveCheckpoint(weights, args.out, Dtype::kF32, /*prefixed_names=*/false));
+    GPT2Q_RETURN_IF_ERROR(SaveCheckpoint(weights, dir, Dtype::kF32, /*prefixed_names=*/false));
     layout = "plain fp32 (simulate mode: dequantized weights, no memory saved)";
   } else {
-    GPT2Q_RETURN_IF_ERROR(
-        SaveQuantizedCheckpoint(weights, args.out, {applied.spec, applied.scope, applied.mode}));
+    GPT2Q_RETURN_IF_ERROR(SaveQuantizedCheckpoint(weights, dir, {applied.spec, applied.scope, applied.mode}));
     layout = "gpt2q quantized (packed codes and scales)";
   }
-  GPT2Q_RETURN_IF_ERROR(CopyTokenizerFiles(loaded.dir, args.out));
+  GPT2Q_RETURN_IF_ERROR(CopyTokenizerFiles(loaded.dir, dir));
+  GPT2Q_RETURN_IF_ERROR(staged.Commit());
   const double write_s = write_watch.Seconds();
   std::error_code ec;
   const int64_t file_bytes =
@@ -66,6 +78,7 @@ Status RunQuantize(const QuantizeArgs& args) {
                           {"write_s", write_s},
                           {"threads", args.common.threads}};
     out.update(QuantizationJson(applied));
+    out["write_notes"] = staged.notes();
     if (args.stats) out["stats"] = TensorStatsJson(applied.report);
     PrintJson(out);
     return OkStatus();
@@ -73,6 +86,7 @@ Status RunQuantize(const QuantizeArgs& args) {
   PrintQuantizationSummary(loaded.name, applied);
   fmt::print("quantize_s {:.3f}\n", applied.report.seconds);
   for (const std::string& note : applied.report.notes) fmt::print("note       {}\n", note);
+  for (const std::string& note : staged.notes()) fmt::print("note       {}\n", note);
   fmt::print("wrote      {} ({}): model.safetensors {}, config.json, vocab.json, merges.txt in {:.2f} s\n",
              args.out, layout, FormatBytes(file_bytes), write_s);
   if (args.stats) PrintStats(applied.report);
@@ -89,7 +103,12 @@ Command AddQuantizeCommand(CLI::App& app) {
       "with --mode simulate, a plain fp32 checkpoint of the dequantized weights");
   AddModelOptions(cmd, &args->model);
   AddQuantOptions(cmd, &args->quant);
-  cmd->add_option("--out", args->out, "output folder (created; files in it are replaced)")->required();
+  cmd->add_option("--out", args->out,
+                  "output folder: created complete or not at all (written beside it as .NAME.gpt2q-tmp-PID, "
+                  "then renamed into place); never the input's folder, inside it or around it")
+      ->required();
+  cmd->add_flag("--force", args->force,
+                "replace an existing non-empty --out folder; the old one stays until the new one is complete");
   cmd->add_flag("--stats", args->stats, "per-tensor MSE, SQNR (dB) and max abs error");
   AddCommonOptions(cmd, &args->common);
   return {cmd, [args] { return RunQuantize(*args); }};

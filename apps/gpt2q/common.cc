@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 
 #include "model/checkpoint.h"
+#include "io/safetensors.h"
 #include "model/config.h"
 #include "model/synthetic.h"
 
@@ -85,22 +86,32 @@ Result<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& dir) {
   return std::make_unique<Tokenizer>(std::move(tokenizer));
 }
 
+Result<std::string> ModelInputDir(const ModelOptions& options) {
+  if (options.synthetic.empty() && !options.model.empty()) return options.model;
+  GPT2Q_ASSIGN_OR_RETURN(std::string data_dir, FindDataDir());
+  return (fs::path(data_dir) / kShippedModel).string();
+}
+
+Result<std::vector<std::string>> ModelInputPaths(const ModelOptions& options) {
+  GPT2Q_ASSIGN_OR_RETURN(std::string dir, ModelInputDir(options));
+  std::vector<std::string> paths = {dir};
+  for (const char* file : {"model.safetensors", "config.json", "vocab.json", "merges.txt"}) {
+    paths.push_back((fs::path(dir) / file).string());
+  }
+  return paths;
+}
+
 Result<LoadedModel> LoadModel(const ModelOptions& options, ThreadPool& pool) {
   LoadedModel loaded;
+  GPT2Q_ASSIGN_OR_RETURN(loaded.dir, ModelInputDir(options));
   if (!options.synthetic.empty()) {
     GPT2Q_ASSIGN_OR_RETURN(GPT2Config config, PresetConfig(options.synthetic));
     loaded.name = "synthetic:" + options.synthetic;
     loaded.model = std::make_unique<GPT2>(MakeSyntheticModel(config, kSyntheticSeed, pool));
-    GPT2Q_ASSIGN_OR_RETURN(loaded.tokenizer, LoadTokenizer(""));
-    GPT2Q_ASSIGN_OR_RETURN(std::string data_dir, FindDataDir());
-    loaded.dir = (fs::path(data_dir) / kShippedModel).string();
+    GPT2Q_ASSIGN_OR_RETURN(loaded.tokenizer, LoadTokenizer(loaded.dir));
     return loaded;
   }
-  loaded.dir = options.model;
-  if (loaded.dir.empty()) {
-    GPT2Q_ASSIGN_OR_RETURN(std::string data_dir, FindDataDir());
-    loaded.dir = (fs::path(data_dir) / kShippedModel).string();
-  }
+  loaded.shipped = options.model.empty();
   std::error_code ec;
   if (!fs::is_directory(loaded.dir, ec)) {
     return Status::Error(loaded.dir + ": not a model folder (expected a directory with config.json, "
@@ -108,6 +119,12 @@ Result<LoadedModel> LoadModel(const ModelOptions& options, ThreadPool& pool) {
   }
   loaded.name = loaded.dir;
   GPT2Q_ASSIGN_OR_RETURN(ModelWeights weights, LoadCheckpoint(loaded.dir));
+  {
+    // The header again, for the labels: what the checkpoint says it holds.
+    GPT2Q_ASSIGN_OR_RETURN(std::shared_ptr<SafetensorsFile> file,
+                           SafetensorsFile::Open((fs::path(loaded.dir) / "model.safetensors").string()));
+    GPT2Q_ASSIGN_OR_RETURN(loaded.recorded, ReadQuantizedCheckpointInfo(*file));
+  }
   GPT2Q_ASSIGN_OR_RETURN(loaded.tokenizer, LoadTokenizer(loaded.dir));
   if (loaded.tokenizer->vocab_size() > weights.config.n_vocab) {
     return Status::Error(fmt::format("{}: vocab.json has {} tokens but config.json vocab_size is {}",

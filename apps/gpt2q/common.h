@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -13,6 +15,7 @@
 #include "core/status.h"
 #include "core/thread_pool.h"
 #include "model/gpt2.h"
+#include "model/quantized_checkpoint.h"
 #include "text/tokenizer.h"
 
 namespace gpt2q {
@@ -58,7 +61,20 @@ struct LoadedModel {
   std::string dir;   // the folder the tokenizer came from
   std::unique_ptr<GPT2> model;
   std::unique_ptr<Tokenizer> tokenizer;
+  // What a gpt2q quantized checkpoint records about itself (method spec,
+  // scope, mode); nullopt for a plain checkpoint and for --synthetic.
+  std::optional<QuantizedCheckpointInfo> recorded;
+  bool shipped = false;  // the shipped gpt2-tiny-shakespeare (no MODEL, no --synthetic)
 };
+
+// Returns the folder that `options` reads: the model folder, or the shipped
+// model's (whose tokenizer --synthetic uses).
+Result<std::string> ModelInputDir(const ModelOptions& options);
+
+// Returns what an output must stay apart from (StagedOutputOptions::inputs):
+// the folder of ModelInputDir and its four files, whose symlinks (a Hugging
+// Face cache snapshot links to its blobs) may lead elsewhere.
+Result<std::vector<std::string>> ModelInputPaths(const ModelOptions& options);
 
 // Loads the model of `options` (the shipped one when none is named) and the
 // tokenizer of its folder (the shipped tokenizer for --synthetic).

@@ -1,9 +1,15 @@
 // --quant/--scope/--include/--skip/--mode: parsing, applying and reporting.
 #include "quant_options.h"
 
+#include <algorithm>
+#include <optional>
+
 #include <fmt/core.h>
 
+#include "calib/windows.h"
 #include "common.h"
+#include "progress.h"
+#include "text/text_file.h"
 
 namespace gpt2q {
 
@@ -11,7 +17,20 @@ std::string MethodsHelp() {
   std::string help = "quantization method METHOD[:key=value,...] (default: none, fp32). Methods:";
   for (const MethodInfo& m : MethodTable()) {
     help += fmt::format("\n  {}: {}", m.name, m.description);
-    for (const MethodParam& p : m.params) help += fmt::format("\n      {}={:g}  {}", p.key, p.default_value, p.help);
+    if (m.calibrate != nullptr) {
+      help += "\n      (calibrated: --calib, --calib-samples, --calib-len; with scope linear the tied "
+              "embedding/head is rounded to nearest with the method's grid, per-token activations)";
+    }
+    for (const MethodParam& p : m.params) {
+      if (p.choices.empty()) {
+        help += fmt::format("\n      {}={:g}  {}", p.key, p.default_value, p.help);
+      } else {
+        std::string words;
+        for (auto w : p.choices) words += (words.empty() ? "" : "|") + std::string(w);
+        help += fmt::format("\n      {}={} (default {})  {}", p.key, words,
+                            p.choices[static_cast<size_t>(p.default_value)], p.help);
+      }
+    }
   }
   return help;
 }
@@ -33,26 +52,107 @@ void AddQuantOptions(CLI::App* cmd, QuantOptions* options) {
                   "(as the notebooks; memory does not shrink)")
       ->capture_default_str()
       ->group("Quantization");
+  cmd->add_option("--calib", options->calib,
+                  "calibration text (UTF-8) for calibrated methods (smoothquant, w8a8:act=static); "
+                  "default: data/tinyshakespeare-calib.txt with the shipped model (its training text), "
+                  "data/wikitext2-valid.txt with any other. Other methods ignore it")
+      ->group("Quantization");
+  cmd->add_option("--calib-samples", options->calib_samples,
+                  "calibration windows N, evenly spaced over the text (calibrated methods only)")
+      ->capture_default_str()
+      ->group("Quantization");
+  cmd->add_option("--calib-len", options->calib_len,
+                  "tokens per calibration window L (default min(512, n_ctx); calibrated methods only)")
+      ->group("Quantization");
 }
+
+CalibrationSource CalibrationSourceOf(const LoadedModel& loaded) {
+  return {loaded.tokenizer.get(), loaded.shipped, true};
+}
+
+Result<std::string> DefaultCalibrationPath(bool shipped_model) {
+  GPT2Q_ASSIGN_OR_RETURN(std::string data_dir, FindDataDir());
+  return data_dir + (shipped_model ? "/tinyshakespeare-calib.txt" : "/wikitext2-valid.txt");
+}
+
+namespace {
+
+// Reads, checks and tokenizes the calibration text, and cuts its windows.
+Result<CalibrationWindows> LoadCalibration(const QuantOptions& options, const CalibrationSource& source,
+                                           int64_t n_ctx, CalibrationUsed* used) {
+  if (source.tokenizer == nullptr) return Status::Error("calibration needs the model's tokenizer");
+  std::string path = options.calib;
+  if (path.empty()) {
+    GPT2Q_ASSIGN_OR_RETURN(path, DefaultCalibrationPath(source.shipped_model));
+  }
+  GPT2Q_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
+  if (text.empty()) return Status::Error(path + ": the calibration text is empty");
+  const int64_t len = options.calib_len > 0 ? options.calib_len : std::min<int64_t>(512, n_ctx);
+  GPT2Q_ASSIGN_OR_RETURN(CalibrationWindows windows,
+                         MakeCalibrationWindows(source.tokenizer->Encode(text), options.calib_samples, len,
+                                                n_ctx, path));
+  *used = {path, windows.n, windows.len, windows.text_tokens};
+  return windows;
+}
+
+}  // namespace
 
 Status ValidateQuantOptions(const QuantOptions& options) {
   if (!options.quant.empty()) GPT2Q_RETURN_IF_ERROR(ParseQuantSpec(options.quant).status());
+  if (options.calib_samples < 1) {
+    return Status::Error(fmt::format("--calib-samples {} must be >= 1", options.calib_samples));
+  }
+  if (options.calib_len < 0) return Status::Error(fmt::format("--calib-len {} must be >= 1", options.calib_len));
   GPT2Q_RETURN_IF_ERROR(MakeScope(options.scope, options.include, options.skip, 0).status());
   return ParseQuantMode(options.mode).status();
 }
 
-Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, ModelWeights& weights,
-                                              ThreadPool& pool) {
+Status RefuseQuantizedCheckpoint(const LoadedModel& loaded, const std::string& what) {
+  if (!loaded.recorded) return OkStatus();
+  return Status::Error(fmt::format(
+      "{}: is a gpt2q quantized checkpoint ({}, scope {}, {} mode); {} needs an fp32, F16 or BF16 "
+      "checkpoint, not quantized weights (use the original model)",
+      loaded.name, loaded.recorded->quant, loaded.recorded->scope, loaded.recorded->mode, what));
+}
+
+Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, LoadedModel& loaded,
+                                              ThreadPool& pool, const CalibrationSource& calib) {
   AppliedQuantization applied;
+  ModelWeights& weights = loaded.model->mutable_weights();
   GPT2Q_ASSIGN_OR_RETURN(QuantMode mode, ParseQuantMode(options.mode));
   applied.mode = std::string(QuantModeName(mode));
   applied.spec = "fp32";
   applied.scope = "-";
+  if (loaded.recorded && options.quant.empty()) {
+    applied.spec = loaded.recorded->quant;
+    applied.scope = loaded.recorded->scope;
+    applied.mode = loaded.recorded->mode;
+    applied.source = "checkpoint";
+  }
   if (!options.quant.empty()) {
+    GPT2Q_RETURN_IF_ERROR(RefuseQuantizedCheckpoint(loaded, "--quant " + options.quant));
+    applied.source = "applied";
     GPT2Q_ASSIGN_OR_RETURN(QuantSpec spec, ParseQuantSpec(options.quant));
     GPT2Q_ASSIGN_OR_RETURN(Scope scope,
                            MakeScope(options.scope, options.include, options.skip, weights.config.n_layer));
-    GPT2Q_ASSIGN_OR_RETURN(applied.report, QuantizeModel(weights, spec, scope, mode, pool));
+    std::optional<CalibrationWindows> windows;
+    if (spec.method->calibrate != nullptr) {
+      GPT2Q_ASSIGN_OR_RETURN(windows,
+                             LoadCalibration(options, calib, weights.config.n_ctx, &applied.calibration));
+    }
+    std::optional<ProgressBar> bar;
+    if (windows && calib.progress) bar.emplace("calibrate " + spec.ToString(), weights.config.n_layer);
+    auto progress = [&bar](int64_t done, int64_t) {
+      if (bar) bar->Update(done);
+    };
+    GPT2Q_ASSIGN_OR_RETURN(applied.report, QuantizeModel(weights, spec, scope, mode, pool,
+                                                         windows ? &*windows : nullptr, progress));
+    if (bar) bar->Finish();
+    if (windows) {
+      const CalibrationUsed& c = applied.calibration;
+      applied.report.notes.push_back(fmt::format("calibration: {} ({} windows of {} tokens from {} tokens)",
+                                                 c.file, c.samples, c.len, c.text_tokens));
+    }
     if (applied.report.tensors.empty() && applied.report.skipped.empty()) {
       return Status::Error("scope '" + scope.Label() + "' selects no tensor of this model");
     }
@@ -82,6 +182,7 @@ nlohmann::json QuantizationJson(const AppliedQuantization& a) {
   return {{"quant", a.spec},
           {"scope", a.scope},
           {"mode", a.mode},
+          {"quant_source", a.source},
           {"weights_bytes", a.memory.weights_bytes},
           {"fp32_bytes", a.memory.fp32_bytes},
           {"compression", a.memory.compression()},
@@ -89,15 +190,26 @@ nlohmann::json QuantizationJson(const AppliedQuantization& a) {
           {"hf_footprint_bytes", a.memory.hf_footprint_bytes},
           {"quantize_s", a.report.seconds},
           {"notes", a.report.notes},
+          {"calibration", a.calibration.file.empty()
+                              ? nlohmann::json()
+                              : nlohmann::json{{"file", a.calibration.file},
+                                               {"samples", a.calibration.samples},
+                                               {"len", a.calibration.len},
+                                               {"text_tokens", a.calibration.text_tokens}}},
           {"tensors", tensors}};
 }
 
 void PrintQuantizationSummary(const std::string& model_name, const AppliedQuantization& applied) {
   fmt::print("model      {}\n", model_name);
-  fmt::print("quant      {} (scope {}, {} mode)\n", applied.spec, applied.scope, applied.mode);
+  fmt::print("quant      {} (scope {}, {} mode{})\n", applied.spec, applied.scope, applied.mode,
+             applied.source == "checkpoint" ? "; recorded in the checkpoint" : "");
   fmt::print("weights    {} ({:.1f}% smaller than fp32, {:.2f}x); HF footprint {} bytes\n",
              FormatBytes(applied.memory.weights_bytes), 100 * applied.memory.compression(),
              applied.memory.ratio(), applied.memory.hf_footprint_bytes);
+  if (!applied.calibration.file.empty()) {
+    const CalibrationUsed& c = applied.calibration;
+    fmt::print("calib      {}: N {} windows x L {} tokens (T {} tokens)\n", c.file, c.samples, c.len, c.text_tokens);
+  }
 }
 
 }  // namespace gpt2q

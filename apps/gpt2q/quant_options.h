@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "common.h"
 #include "core/thread_pool.h"
 #include "model/weights.h"
 #include "quant/memory.h"
@@ -22,28 +23,69 @@ struct QuantOptions {
   std::string scope = "linear";
   std::vector<std::string> include, skip;
   std::string mode = "packed";
+  // Calibration text of calibrated methods (smoothquant, w8a8:act=static):
+  // empty = the shipped default (see DefaultCalibrationPath); 0 length = min(512, n_ctx).
+  std::string calib;
+  int64_t calib_samples = 128;
+  int64_t calib_len = 0;
 };
 
-// Adds --quant, --scope, --include, --skip and --mode to `cmd`.
+// Adds --quant, --scope, --include, --skip, --mode, --calib, --calib-samples
+// and --calib-len to `cmd`.
 void AddQuantOptions(CLI::App* cmd, QuantOptions* options);
+
+// What calibration needs from the command: the model's tokenizer, and whether
+// the model is the shipped one (it picks the default calibration text).
+struct CalibrationSource {
+  const Tokenizer* tokenizer = nullptr;
+  bool shipped_model = false;
+  bool progress = true;  // draw a progress bar while calibrating
+};
+
+// Returns the calibration source of a loaded model.
+CalibrationSource CalibrationSourceOf(const LoadedModel& loaded);
+
+// Returns the default calibration text: data/tinyshakespeare-calib.txt (the
+// first 100,000 characters of the shipped model's training text) for the
+// shipped model, data/wikitext2-valid.txt for any other.
+Result<std::string> DefaultCalibrationPath(bool shipped_model);
+
+// The calibration a quantization used (file empty when none).
+struct CalibrationUsed {
+  std::string file;
+  int64_t samples = 0, len = 0, text_tokens = 0;
+};
 
 // What quantizing a model did, for printing.
 struct AppliedQuantization {
   std::string spec;   // canonical spec string, "fp32" when none
-  std::string scope;  // scope label
+  std::string scope;  // scope label, "-" when none
   std::string mode;
+  // Where the label comes from: "none" (fp32), "applied" (--quant) or
+  // "checkpoint" (recorded in the gpt2q quantized checkpoint loaded).
+  std::string source = "none";
   QuantizeReport report;
   ModelMemory memory;
+  CalibrationUsed calibration;
 };
 
 // Checks the options (spec, scope, mode) without touching a model, so that
 // commands fail on bad arguments before any work starts.
 Status ValidateQuantOptions(const QuantOptions& options);
 
-// Quantizes `weights` as the options say (nothing for an empty --quant) and
-// measures its memory afterwards.
-Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, ModelWeights& weights,
-                                              ThreadPool& pool);
+// Returns an error when `loaded` is a gpt2q quantized checkpoint: `what`
+// (e.g. "--quant q4_0") needs the fp32 model, and would otherwise quantize
+// already-quantized weights again or compare the model with itself.
+Status RefuseQuantizedCheckpoint(const LoadedModel& loaded, const std::string& what);
+
+// Quantizes the weights of `loaded` as the options say and measures their
+// memory afterwards. Without --quant the label is what the checkpoint records
+// (a gpt2q quantized checkpoint) or fp32; --quant on a quantized checkpoint is
+// refused (RefuseQuantizedCheckpoint). A calibrated method reads and
+// tokenizes the calibration text with `calib` (an error without a tokenizer):
+// a missing, empty or non-UTF-8 file, or one shorter than one window, is an error.
+Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, LoadedModel& loaded,
+                                              ThreadPool& pool, const CalibrationSource& calib = {});
 
 // Returns one JSON row per quantized tensor: name, format, shape, bytes, MSE,
 // SQNR (null when infinite) and max |error|.

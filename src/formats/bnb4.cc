@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "core/scratch_buffer.h"
 #include "kernels/blas.h"
 #include "kernels/q4_bnb4.h"
 
@@ -203,10 +204,11 @@ void Bnb4Matrix::DequantizeRows(int64_t r0, int64_t count, float* out) const {
   const uint8_t* codes = storage_.codes.data();
   if (RowsAligned()) {
     const int64_t per_row = cols() / options_.block;
-    std::vector<float> absmax(per_row);
+    thread_local ScratchBuffer scratch;  // one row's block absmax, tracked
+    float* absmax = scratch.Get<float>(per_row);
     for (int64_t r = r0; r < r0 + count; ++r) {
-      BlockAbsmaxes(r * per_row, per_row, absmax.data());
-      Bnb4DequantizeRow(codes + r * cols() / 2, absmax.data(), cols(), options_.block, lut,
+      BlockAbsmaxes(r * per_row, per_row, absmax);
+      Bnb4DequantizeRow(codes + r * cols() / 2, absmax, cols(), options_.block, lut,
                         out + (r - r0) * cols());
     }
     return;
@@ -226,11 +228,14 @@ void Bnb4Matrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool)
   const int64_t n_chunks = (out + chunk - 1) / chunk;
   const float* lut = Bnb4Codebook(kind_).data();
   if (n <= 8) {
-    // Decode: stream the packed codes once, all n tokens per row.
-    std::vector<float> xp;
+    // Decode: stream the packed codes once, all n tokens per row. Scratch is
+    // per thread and tracked: the permuted activations on the calling thread
+    // (the tasks read them through `xp`), a chunk's absmax or a row in each task.
+    thread_local ScratchBuffer permuted;
+    float* xp = nullptr;
     if (RowsAligned()) {
-      xp.resize(n * in);
-      Bnb4PermuteActivations(x, n, in, xp.data());
+      xp = permuted.Get<float>(n * in);
+      Bnb4PermuteActivations(x, n, in, xp);
     }
     pool.ParallelFor(n_chunks, [&](int64_t c) {
       const int64_t r0 = c * chunk, r1 = std::min(out, r0 + chunk);
@@ -238,20 +243,21 @@ void Bnb4Matrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool)
         // The chunk's rows hold consecutive blocks: their absmax in one pass.
         const int64_t per_row = in / options_.block;
         const float* absmax = storage_.absmax.data() + r0 * per_row;
-        std::vector<float> dequantized;
         if (options_.double_quant) {
-          dequantized.resize((r1 - r0) * per_row);
-          BlockAbsmaxes(r0 * per_row, (r1 - r0) * per_row, dequantized.data());
-          absmax = dequantized.data();
+          thread_local ScratchBuffer dequantized;
+          float* a = dequantized.Get<float>((r1 - r0) * per_row);
+          BlockAbsmaxes(r0 * per_row, (r1 - r0) * per_row, a);
+          absmax = a;
         }
         for (int64_t r = r0; r < r1; ++r) {
           Bnb4RowDot(storage_.codes.data() + r * in / 2, absmax + (r - r0) * per_row, in, options_.block, lut,
-                     xp.data(), n, in, y + r, out);
+                     xp, n, in, y + r, out);
         }
       } else {
-        std::vector<float> row(in);
+        thread_local ScratchBuffer row_scratch;
+        float* row = row_scratch.Get<float>(in);
         for (int64_t r = r0; r < r1; ++r) {
-          DequantizeRows(r, 1, row.data());
+          DequantizeRows(r, 1, row);
           for (int64_t t = 0; t < n; ++t) {
             float acc = 0.0f;
             for (int64_t i = 0; i < in; ++i) acc += row[i] * x[t * in + i];
@@ -265,11 +271,11 @@ void Bnb4Matrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool)
   // Prefill: dequantize a tile of rows into fp32 scratch, one SGEMM per tile.
   pool.ParallelFor(n_chunks, [&](int64_t c) {
     const int64_t r0 = c * chunk, width = std::min(chunk, out - r0);
-    thread_local std::vector<float> scratch;
-    if (static_cast<int64_t>(scratch.size()) < width * in) scratch.resize(width * in);
-    DequantizeRows(r0, width, scratch.data());
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, width, in, 1.0f, x, in,
-                scratch.data(), in, 0.0f, y + r0, out);
+    thread_local ScratchBuffer scratch;  // tracked, kept for later calls
+    float* tile = scratch.Get<float>(width * in);
+    DequantizeRows(r0, width, tile);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, width, in, 1.0f, x, in, tile, in, 0.0f,
+                y + r0, out);
   });
 }
 

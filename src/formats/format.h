@@ -39,6 +39,13 @@ struct FormatTraits {
   // size; errors name parts.where, the part and expected vs actual.
   Result<std::unique_ptr<WeightMatrix>> (*load)(const StoredParts& parts, int64_t rows,
                                                 int64_t cols, const FormatParams& params);
+  // Returns the bits per weight that transformers counts for a linear layer
+  // stored like `m` (a matrix of this format): its code bits, scales not
+  // counted (quant/memory.h's HfFootprintBytes).
+  double (*hf_code_bits)(const WeightMatrix& m);
+  // The benchmark program that times this format's kernels against fp32:
+  // "q4_bench", "int8_bench", or "" (fp32 is every program's baseline).
+  std::string_view bench;
 };
 
 // Returns every format, in a fixed order.

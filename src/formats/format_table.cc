@@ -14,6 +14,7 @@
 #include "formats/fp4.h"
 #include "formats/ggml_formats.h"
 #include "formats/int8_formats.h"
+#include "formats/int_group.h"
 #include "formats/nf4.h"
 #include "formats/symquant.h"
 
@@ -75,7 +76,9 @@ const FormatTraits kFp32Format = {
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return CopyFp32(w, rows, cols, params, nullptr);
     },
-    LoadFp32};
+    LoadFp32,
+    [](const WeightMatrix&) { return 32.0; },
+    ""};
 
 std::vector<FormatTraits> Rows() {
   return {
@@ -88,6 +91,7 @@ std::vector<FormatTraits> Rows() {
       kInt8SymquantFormat,
       kInt8GroupFormat,
       kLlmInt8Format,
+      kIntGroupFormat,
       kNf4Format,
       kFp4Format,
       kQ8_0Format,

@@ -149,6 +149,8 @@ const FormatTraits kFp16Format = {
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return QuantizeFp16(w, rows, cols, params, nullptr);
     },
-    LoadFp16};
+    LoadFp16,
+    [](const WeightMatrix&) { return 16.0; },
+    "int8_bench"};
 
 }  // namespace gpt2q

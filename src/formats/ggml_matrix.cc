@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/scratch_buffer.h"
 #include "formats/ggml_formats.h"
 #include "formats/ggml_quants.h"
 #include "kernels/blas.h"
@@ -90,11 +91,10 @@ void GgmlMatrix::QuantizeActivations(const float* x, int64_t n, uint8_t* act,
 void GgmlMatrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool) const {
   const int64_t out = rows(), stride = act_row_bytes();
   const int64_t nb = cols() / info_.block_values;
-  // Reused across calls on this thread: prefill activations are megabytes.
-  // (The tasks below run on other threads: they use `act_data`, never `act`.)
-  thread_local std::vector<uint8_t> act;
-  if (act.size() < static_cast<size_t>(n * stride)) act.resize(static_cast<size_t>(n * stride));
-  uint8_t* act_data = act.data();
+  // Reused across calls on this thread (tracked): prefill activations are
+  // megabytes. (The tasks below run on other threads: they use `act_data`, never `act`.)
+  thread_local ScratchBuffer act;
+  uint8_t* act_data = act.Get<uint8_t>(n * stride);
   QuantizeActivations(x, n, act_data, &pool);
   if (n <= 8) {
     const int64_t chunk = OutputChunk(n, out);
@@ -190,7 +190,7 @@ Result<std::unique_ptr<WeightMatrix>> LoadGgml(GgmlType type, const StoredParts&
   return std::unique_ptr<WeightMatrix>(std::make_unique<GgmlMatrix>(type, rows, cols, CopyPart(*blocks)));
 }
 
-#define GPT2Q_GGML_FORMAT(var, type, block, description)                                       \
+#define GPT2Q_GGML_FORMAT(var, type, block, code_bits, description)                                       \
   const FormatTraits var = {                                                                   \
       GetGgmlTypeInfo(type).name, description, block,                                          \
       static_cast<int64_t>(GetGgmlTypeInfo(type).block_bytes), {},                             \
@@ -201,18 +201,19 @@ Result<std::unique_ptr<WeightMatrix>> LoadGgml(GgmlType type, const StoredParts&
       },                                                                                       \
       [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {   \
         return LoadGgml(type, parts, rows, cols, params);                                      \
-      }};
+      },                                                                                       \
+      [](const WeightMatrix&) { return code_bits; }, "q4_bench"};
 
-GPT2Q_GGML_FORMAT(kQ8_0Format, GgmlType::kQ8_0, 32, "llama.cpp Q8_0: 32 int8 values + fp16 scale")
-GPT2Q_GGML_FORMAT(kQ4_0Format, GgmlType::kQ4_0, 32, "llama.cpp Q4_0: 32 4-bit values + fp16 scale")
-GPT2Q_GGML_FORMAT(kQ4_1Format, GgmlType::kQ4_1, 32,
+GPT2Q_GGML_FORMAT(kQ8_0Format, GgmlType::kQ8_0, 32, 8.0, "llama.cpp Q8_0: 32 int8 values + fp16 scale")
+GPT2Q_GGML_FORMAT(kQ4_0Format, GgmlType::kQ4_0, 32, 4.0, "llama.cpp Q4_0: 32 4-bit values + fp16 scale")
+GPT2Q_GGML_FORMAT(kQ4_1Format, GgmlType::kQ4_1, 32, 4.0,
                   "llama.cpp Q4_1: 32 4-bit values + fp16 scale and minimum")
-GPT2Q_GGML_FORMAT(kQ5_0Format, GgmlType::kQ5_0, 32, "llama.cpp Q5_0: 32 5-bit values + fp16 scale")
-GPT2Q_GGML_FORMAT(kQ5_1Format, GgmlType::kQ5_1, 32,
+GPT2Q_GGML_FORMAT(kQ5_0Format, GgmlType::kQ5_0, 32, 5.0, "llama.cpp Q5_0: 32 5-bit values + fp16 scale")
+GPT2Q_GGML_FORMAT(kQ5_1Format, GgmlType::kQ5_1, 32, 5.0,
                   "llama.cpp Q5_1: 32 5-bit values + fp16 scale and minimum")
-GPT2Q_GGML_FORMAT(kQ4_KFormat, GgmlType::kQ4_K, 256,
+GPT2Q_GGML_FORMAT(kQ4_KFormat, GgmlType::kQ4_K, 256, 4.0,
                   "llama.cpp Q4_K: 256-value super-blocks, 4-bit values, 6-bit scales and mins")
-GPT2Q_GGML_FORMAT(kQ6_KFormat, GgmlType::kQ6_K, 256,
+GPT2Q_GGML_FORMAT(kQ6_KFormat, GgmlType::kQ6_K, 256, 6.0,
                   "llama.cpp Q6_K: 256-value super-blocks, 6-bit values, int8 scales")
 
 #undef GPT2Q_GGML_FORMAT

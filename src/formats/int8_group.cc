@@ -66,6 +66,8 @@ const FormatTraits kInt8GroupFormat = {
     },
     [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
       return LoadInt8("int8-group", Int8Dequant::kMultiply, true, parts, rows, cols, params);
-    }};
+    },
+    [](const WeightMatrix&) { return 8.0; },
+    "int8_bench"};
 
 }  // namespace gpt2q

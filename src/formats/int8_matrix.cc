@@ -63,6 +63,7 @@ Int8Matrix::Int8Matrix(const Int8Spec& spec, int64_t rows, int64_t cols)
       bits_(spec.bits),
       dequant_(spec.dequant),
       w8a8_(spec.w8a8),
+      act_delta_(spec.act_delta),
       isa_(BestInt8Isa()),
       group_param_(spec.group) {
   const int32_t zero_code = bits_ == 8 ? 128 : 8;
@@ -156,7 +157,7 @@ int64_t Int8Matrix::StoredBytes() const {
 
 void Int8Matrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool) const {
   if (w8a8_) {
-    Int8Multiply(x, n, y, packed_, pool, isa_);
+    Int8Multiply(x, n, y, packed_, pool, isa_, act_delta_);
     return;
   }
   if (n <= kInt8GemvMaxTokens) {  // decode: stream the codes, never expand them
@@ -219,6 +220,21 @@ Result<int64_t> IntParam(std::string_view format, const FormatParams& params,
                          ", " + std::to_string(hi) + "]");
   }
   return static_cast<int64_t>(v);
+}
+
+Result<float> ActDeltaParam(std::string_view format, const FormatParams& params, bool w8a8) {
+  auto it = params.find("act_delta");
+  if (it == params.end()) return 0.0f;
+  const double v = it->second;
+  const float f = static_cast<float>(v);
+  if (!(v > 0) || !std::isfinite(f) || static_cast<double>(f) != v) {
+    return Status::Error(std::string(format) + ": option act_delta=" + std::to_string(v) +
+                         "; expected a positive fp32 value (the static activation step)");
+  }
+  if (!w8a8) {
+    return Status::Error(std::string(format) + ": option act_delta needs w8a8=1 (int8 activations), got w8a8=0");
+  }
+  return f;
 }
 
 Result<std::unique_ptr<WeightMatrix>> QuantizeInt8(const Int8Spec& spec, const float* w,

@@ -57,6 +57,9 @@ struct Int8Spec {
   Int8Op op = Int8Op::kMul;
   int lo = -128, hi = 127;
   bool w8a8 = false;  // Multiply quantizes activations (W8A8) or dequantizes tiles
+  // W8A8 only: > 0 = one static activation step for every token (int8-row's
+  // act_delta, SmoothQuant act=static); 0 = per-token dynamic steps.
+  float act_delta = 0.0f;
   // Returns the parameters of values v[0, count) (one row or one group).
   std::function<Int8SpanParams(const float* v, int64_t count)> params;
 };
@@ -72,7 +75,8 @@ class Int8Matrix : public WeightMatrix {
   // Parts: "codes" (8 bits: I8 [rows, cols] signed q; 4 bits: U8
   // [rows, ceil(cols/2)], q + 8, first value in the high nibble), "scales" F32
   // [rows, n_groups] (the formula's s), "zero_points" F32 [rows] (kDivide
-  // formats only). Params: w8a8, plus group and bits for group-wise formats.
+  // formats only). Params: w8a8, plus group and bits for group-wise formats,
+  // plus act_delta when it is static.
   StoredMatrix Store() const override;
   // Fills every row from parts laid out as Store() writes them (codes,
   // scales, zero-points; kernel steps and offsets recomputed exactly as
@@ -88,6 +92,7 @@ class Int8Matrix : public WeightMatrix {
   int64_t group() const { return packed_.group; }
   int64_t n_groups() const { return packed_.n_groups; }
   bool w8a8() const { return w8a8_; }
+  float act_delta() const { return act_delta_; }
   // Selects W8A8 (true) or weight-only (false) multiplication.
   void set_w8a8(bool on) { w8a8_ = on; }
   void set_isa(Int8Isa isa) { isa_ = isa; }
@@ -105,6 +110,7 @@ class Int8Matrix : public WeightMatrix {
   int bits_;
   Int8Dequant dequant_;
   bool w8a8_;
+  float act_delta_;
   Int8Isa isa_;
   int64_t group_param_;  // spec.group: > 0 for group-wise formats
   PackedInt8Weights packed_;
@@ -129,6 +135,10 @@ Status CheckParamKeys(std::string_view format, const FormatParams& params,
 // Returns params[key] or `fallback`; an error if it is not an integer in [lo, hi].
 Result<int64_t> IntParam(std::string_view format, const FormatParams& params,
                          std::string_view key, int64_t fallback, int64_t lo, int64_t hi);
+
+// Returns params' act_delta (0 when absent): an error unless it is a finite
+// value > 0 that fp32 holds exactly and w8a8 is on.
+Result<float> ActDeltaParam(std::string_view format, const FormatParams& params, bool w8a8);
 
 // Quantizes every row of w [rows, cols] into m with `spec`: the fast path
 // (pool != null: panels of 16 rows in parallel, AVX2) or the scalar reference.

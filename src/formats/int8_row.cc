@@ -6,7 +6,9 @@
 //                z_j = round(−s_j·min_j − 128), q = clip(round(s_j·W + z_j), −128, 127),
 //                W' = (q − z_j) / s_j.
 // Layout as int8-tensor (int8_tensor.cc): packed int8 panels, per row s_j, z_j,
-// the kernel step 1/s_j and offset 128 + z_j. Options qmax / levels, w8a8.
+// the kernel step 1/s_j and offset 128 + z_j. Options qmax / levels, w8a8;
+// int8-row also act_delta > 0 (with w8a8=1): static per-tensor activations,
+// q_x = clamp(round(x / act_delta), −127, 127) (SmoothQuant act=static).
 // block_size −1: one block per row, whatever cols is.
 #include "formats/int8_formats.h"
 #include "formats/int8_matrix.h"
@@ -15,8 +17,8 @@ namespace gpt2q {
 
 const FormatTraits kInt8RowFormat = {
     "int8-row",
-    "int8, one symmetric scale per output row (absmax-row); options qmax, w8a8",
-    -1, 0, {"qmax", "w8a8"},
+    "int8, one symmetric scale per output row (absmax-row); options qmax, w8a8, act_delta",
+    -1, 0, {"qmax", "w8a8", "act_delta"},
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params, ThreadPool& pool) {
       return QuantizeAbsmax("int8-row", w, rows, cols, params, true, &pool);
     },
@@ -25,7 +27,9 @@ const FormatTraits kInt8RowFormat = {
     },
     [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
       return LoadInt8("int8-row", Int8Dequant::kDivide, false, parts, rows, cols, params);
-    }};
+    },
+    [](const WeightMatrix&) { return 8.0; },
+    "int8_bench"};
 
 const FormatTraits kInt8RowAsymFormat = {
     "int8-row-asym",
@@ -39,6 +43,8 @@ const FormatTraits kInt8RowAsymFormat = {
     },
     [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
       return LoadInt8("int8-row-asym", Int8Dequant::kDivide, false, parts, rows, cols, params);
-    }};
+    },
+    [](const WeightMatrix&) { return 8.0; },
+    "int8_bench"};
 
 }  // namespace gpt2q

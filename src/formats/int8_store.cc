@@ -13,6 +13,7 @@ StoredMatrix Int8Matrix::Store() const {
   const int64_t rows = this->rows(), cols = this->cols(), n_groups = packed_.n_groups;
   StoredMatrix stored;
   stored.params["w8a8"] = w8a8_ ? 1 : 0;
+  if (act_delta_ > 0.0f) stored.params["act_delta"] = act_delta_;
   if (group_param_ > 0) {
     stored.params["group"] = static_cast<double>(packed_.group);
     stored.params["bits"] = bits_;
@@ -83,9 +84,11 @@ Result<std::unique_ptr<WeightMatrix>> LoadInt8(std::string_view format, Int8Dequ
   Int8Spec spec;
   spec.format = std::string(format);
   spec.dequant = dequant;
+  const bool row_format = format == "int8-row";  // the one format with a static activation step
   const std::vector<std::string_view> keys =
-      grouped ? std::vector<std::string_view>{"w8a8", "group", "bits"}
-              : std::vector<std::string_view>{"w8a8"};
+      grouped      ? std::vector<std::string_view>{"w8a8", "group", "bits"}
+      : row_format ? std::vector<std::string_view>{"w8a8", "act_delta"}
+                   : std::vector<std::string_view>{"w8a8"};
   if (Status s = CheckParamKeys(format, params, keys); !s.ok()) return where(s);
   if (grouped) {
     Result<int64_t> group = IntParam(format, params, "group", -1, 8, 1 << 20);
@@ -102,6 +105,11 @@ Result<std::unique_ptr<WeightMatrix>> LoadInt8(std::string_view format, Int8Dequ
   Result<int64_t> w8a8 = IntParam(format, params, "w8a8", 0, 0, 1);
   if (!w8a8.ok()) return where(w8a8.status());
   spec.w8a8 = *w8a8 != 0;
+  if (row_format) {
+    Result<float> delta = ActDeltaParam(format, params, spec.w8a8);
+    if (!delta.ok()) return where(delta.status());
+    spec.act_delta = *delta;
+  }
   if (rows <= 0 || cols <= 0) return parts.Mismatch("shape", "positive dimensions", ShapeText({rows, cols}));
   auto m = std::make_unique<Int8Matrix>(spec, rows, cols);
   GPT2Q_RETURN_IF_ERROR(m->Restore(parts));

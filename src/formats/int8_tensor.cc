@@ -22,9 +22,14 @@ namespace {
 
 Result<Int8Spec> AbsmaxSpec(std::string_view name, const float* w, int64_t rows, int64_t cols,
                             const FormatParams& params, bool per_row) {
-  GPT2Q_RETURN_IF_ERROR(CheckParamKeys(name, params, {"qmax", "w8a8"}));
+  if (per_row) {
+    GPT2Q_RETURN_IF_ERROR(CheckParamKeys(name, params, {"qmax", "w8a8", "act_delta"}));
+  } else {
+    GPT2Q_RETURN_IF_ERROR(CheckParamKeys(name, params, {"qmax", "w8a8"}));
+  }
   GPT2Q_ASSIGN_OR_RETURN(int64_t qmax, IntParam(name, params, "qmax", 127, 1, 127));
   GPT2Q_ASSIGN_OR_RETURN(int64_t w8a8, IntParam(name, params, "w8a8", 0, 0, 1));
+  GPT2Q_ASSIGN_OR_RETURN(float act_delta, ActDeltaParam(name, params, w8a8 != 0));
   GPT2Q_RETURN_IF_ERROR(CheckFinite(name, w, rows, cols));
   Int8Spec spec;
   spec.format = std::string(name);
@@ -33,6 +38,7 @@ Result<Int8Spec> AbsmaxSpec(std::string_view name, const float* w, int64_t rows,
   spec.lo = -static_cast<int>(qmax);
   spec.hi = static_cast<int>(qmax);
   spec.w8a8 = w8a8 != 0;
+  spec.act_delta = act_delta;
   const float fq = static_cast<float>(qmax);
   auto params_of = [fq](float amax) {
     Int8SpanParams p;
@@ -118,7 +124,9 @@ const FormatTraits kInt8TensorFormat = {
     },
     [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
       return LoadInt8("int8-tensor", Int8Dequant::kDivide, false, parts, rows, cols, params);
-    }};
+    },
+    [](const WeightMatrix&) { return 8.0; },
+    ""};
 
 const FormatTraits kInt8TensorAsymFormat = {
     "int8-tensor-asym",
@@ -132,6 +140,8 @@ const FormatTraits kInt8TensorAsymFormat = {
     },
     [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
       return LoadInt8("int8-tensor-asym", Int8Dequant::kDivide, false, parts, rows, cols, params);
-    }};
+    },
+    [](const WeightMatrix&) { return 8.0; },
+    ""};
 
 }  // namespace gpt2q

@@ -16,9 +16,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
-#include <vector>
 
+#include "core/scratch_buffer.h"
 #include "formats/int8_formats.h"
 #include "kernels/blas.h"
 
@@ -26,34 +27,41 @@ namespace gpt2q {
 
 void LlmInt8Matrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool) const {
   const int64_t rows = this->rows(), cols = this->cols();
-  std::vector<int64_t> outliers;
+  // Scratch for this call, tracked and freed on return: the outlier columns,
+  // then the activations split into the int8 part and the outlier part, and
+  // the dequantized outlier columns of W.
+  ScratchBuffer flag_scratch, outlier_scratch, x_rest_scratch, x_out_scratch, w_out_scratch;
+  int64_t* outliers = nullptr;
+  int64_t n_out = 0;
   if (threshold_ > 0.0f) {
-    std::vector<char> is_outlier(static_cast<size_t>(cols), 0);
+    char* is_outlier = flag_scratch.Get<char>(cols);
+    std::memset(is_outlier, 0, static_cast<size_t>(cols));
+    outliers = outlier_scratch.Get<int64_t>(cols);
     for (int64_t t = 0; t < n; ++t) {
       const float* xt = x + t * cols;
       for (int64_t k = 0; k < cols; ++k) is_outlier[k] |= std::fabs(xt[k]) >= threshold_;
     }
     for (int64_t k = 0; k < cols; ++k) {
-      if (is_outlier[k]) outliers.push_back(k);
+      if (is_outlier[k]) outliers[n_out++] = k;
     }
   }
-  if (outliers.empty()) {
+  if (n_out == 0) {
     Int8Multiply(x, n, y, packed(), pool, BestInt8Isa());
     return;
   }
-  const int64_t n_out = static_cast<int64_t>(outliers.size());
-  std::vector<float> x_rest(x, x + n * cols);
-  std::vector<float> x_out(static_cast<size_t>(n * n_out));
+  float* x_rest = x_rest_scratch.Get<float>(n * cols);
+  std::memcpy(x_rest, x, static_cast<size_t>(n * cols) * sizeof(float));
+  float* x_out = x_out_scratch.Get<float>(n * n_out);
   for (int64_t t = 0; t < n; ++t) {
     for (int64_t i = 0; i < n_out; ++i) {
       x_out[t * n_out + i] = x_rest[t * cols + outliers[i]];
       x_rest[t * cols + outliers[i]] = 0.0f;
     }
   }
-  Int8Multiply(x_rest.data(), n, y, packed(), pool, BestInt8Isa());
+  Int8Multiply(x_rest, n, y, packed(), pool, BestInt8Isa());
   // Dequantized outlier columns [rows, n_out], then y += x_out · w_outᵀ in the
   // shape-only output chunks of blas.h.
-  std::vector<float> w_out(static_cast<size_t>(rows * n_out));
+  float* w_out = w_out_scratch.Get<float>(rows * n_out);
   for (int64_t j = 0; j < rows; ++j) {
     const float scb = Scale(j, 0);
     for (int64_t i = 0; i < n_out; ++i) {
@@ -63,8 +71,8 @@ void LlmInt8Matrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& po
   const int64_t chunk = OutputChunk(n, rows);
   pool.ParallelFor((rows + chunk - 1) / chunk, [&](int64_t c) {
     const int64_t r0 = c * chunk, width = std::min(chunk, rows - r0);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, width, n_out, 1.0f, x_out.data(),
-                n_out, w_out.data() + r0 * n_out, n_out, 1.0f, y + r0, rows);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, width, n_out, 1.0f, x_out, n_out,
+                w_out + r0 * n_out, n_out, 1.0f, y + r0, rows);
   });
 }
 
@@ -145,6 +153,8 @@ const FormatTraits kLlmInt8Format = {
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params) {
       return QuantizeLlmInt8(w, rows, cols, params, nullptr);
     },
-    LoadLlmInt8};
+    LoadLlmInt8,
+    [](const WeightMatrix&) { return 8.0; },
+    "int8_bench"};
 
 }  // namespace gpt2q

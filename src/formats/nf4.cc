@@ -29,6 +29,8 @@ const FormatTraits kNf4Format = {
     },
     [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
       return LoadBnb4(Bnb4Kind::kNf4, parts, rows, cols, params);
-    }};
+    },
+    [](const WeightMatrix&) { return 4.0; },
+    "q4_bench"};
 
 }  // namespace gpt2q

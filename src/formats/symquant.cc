@@ -48,6 +48,8 @@ const FormatTraits kInt8SymquantFormat = {
     },
     [](const StoredParts& parts, int64_t rows, int64_t cols, const FormatParams& params) {
       return LoadInt8(kName, Int8Dequant::kMultiply, false, parts, rows, cols, params);
-    }};
+    },
+    [](const WeightMatrix&) { return 8.0; },
+    ""};
 
 }  // namespace gpt2q

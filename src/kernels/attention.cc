@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/scratch_buffer.h"
 #include "kernels/elementwise.h"
 
 namespace gpt2q {
@@ -14,9 +15,8 @@ void CausalAttention(const AttentionArgs& a) {
   const int64_t n_keys = a.first_query_pos + a.n_queries;  // keys the last query sees
   // Per-thread scratch: the pool's tasks run on long-lived threads, and the
   // scores of one block (≤ 64 × n_ctx floats) are reused across calls.
-  thread_local std::vector<float> scores;
-  if (static_cast<int64_t>(scores.size()) < a.n_queries * n_keys) scores.resize(a.n_queries * n_keys);
-  float* s = scores.data();
+  thread_local ScratchBuffer scores;
+  float* s = scores.Get<float>(a.n_queries * n_keys);
   const float scale = 1.0f / std::sqrt(static_cast<float>(a.head_dim));
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a.n_queries, n_keys, a.head_dim, scale, a.q,
               a.q_stride, a.k, a.head_dim, 0.0f, s, n_keys);

@@ -19,7 +19,8 @@ struct AttentionArgs {
 };
 
 // out_i = softmax(q_i · K[0..p_i]ᵀ / √head_dim) · V[0..p_i], p_i = first_query_pos + i.
-// Uses SGEMM for both products; scratch comes from a per-thread buffer.
+// Uses SGEMM for both products; scratch comes from a per-thread, tracked
+// ScratchBuffer that grows to n_queries × n_keys floats and is kept.
 void CausalAttention(const AttentionArgs& args);
 
 // The same in double-precision scalar code, for tests.

@@ -15,7 +15,8 @@ using DecodeRowsFn = std::function<void(int64_t row0, int64_t count, float* out)
 
 // y[n, rows] = x[n, cols] · Wᵀ with W decoded by `decode` in output-row chunks
 // of OutputChunk(n, rows) rows (shape-dependent only: same result for any
-// thread count). Peak extra memory: one chunk of fp32 per thread.
+// thread count). Peak extra memory: one chunk of fp32 per thread, in a
+// tracked per-thread ScratchBuffer that is kept for later calls.
 void DecodeTileMultiply(const float* x, int64_t n, int64_t rows, int64_t cols, float* y,
                         ThreadPool& pool, const DecodeRowsFn& decode);
 

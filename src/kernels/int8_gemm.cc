@@ -106,9 +106,13 @@ void Int8GemmPanels(Int8Isa isa, const QuantizedActivations& a, const PackedInt8
 }
 
 void Int8Multiply(const float* x, int64_t n, float* y, const PackedInt8Weights& w,
-                  ThreadPool& pool, Int8Isa isa) {
+                  ThreadPool& pool, Int8Isa isa, float static_delta) {
   QuantizedActivations a;
-  QuantizeActivations(x, n, w.cols, w.kpad, w.group, &a);
+  if (static_delta > 0.0f) {
+    QuantizeActivationsStatic(x, n, w.cols, w.kpad, w.group, static_delta, &a);
+  } else {
+    QuantizeActivations(x, n, w.cols, w.kpad, w.group, &a);
+  }
   // Each row's result is computed by the same float sequence whatever chunk
   // it falls in; chunks only balance the work (shape-dependent, see blas.h).
   const int64_t chunk_panels = std::max<int64_t>(1, OutputChunk(n, w.rows) / 16);

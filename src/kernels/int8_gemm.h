@@ -88,9 +88,11 @@ void Int8GemmPanelsAvx2(const QuantizedActivations& a, const PackedInt8Weights& 
 void Int8GemmPanelsAvx512(const QuantizedActivations& a, const PackedInt8Weights& w,
                           int64_t panel0, int64_t n_panels, float* y, int64_t ldy);
 
-// y[n, rows] = x[n, cols] · Wᵀ with activations quantized per token to int8.
-// Output-row chunks depend on the shape only: identical for any thread count.
+// y[n, rows] = x[n, cols] · Wᵀ with activations quantized per token to int8
+// (static_delta = 0) or with one static step static_delta > 0 for every token
+// (QuantizeActivationsStatic). Output-row chunks depend on the shape only:
+// identical for any thread count.
 void Int8Multiply(const float* x, int64_t n, float* y, const PackedInt8Weights& w,
-                  ThreadPool& pool, Int8Isa isa);
+                  ThreadPool& pool, Int8Isa isa, float static_delta = 0.0f);
 
 }  // namespace gpt2q

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
 
 #include "core/check.h"
+#include "core/scratch_buffer.h"
 #include "kernels/blas.h"
 
 namespace gpt2q {
@@ -50,9 +50,8 @@ void Int8WeightOnlyGemv(const float* x, int64_t n, float* y, const PackedInt8Wei
   GPT2Q_CHECK(n >= 1 && n <= kInt8GemvMaxTokens);
   // The kernels read kpad values per token: pad x with zeros (the padding
   // codes are the offset, worth 0, but 0 · garbage could be NaN).
-  thread_local std::vector<float> padded;  // reused across calls
-  if (padded.size() < static_cast<size_t>(n * w.kpad)) padded.resize(static_cast<size_t>(n * w.kpad));
-  float* xp = padded.data();
+  thread_local ScratchBuffer padded;  // reused across calls, tracked
+  float* xp = padded.Get<float>(n * w.kpad);
   for (int64_t t = 0; t < n; ++t) {
     std::memcpy(xp + t * w.kpad, x + t * w.cols, static_cast<size_t>(w.cols) * sizeof(float));
     std::fill(xp + t * w.kpad + w.cols, xp + (t + 1) * w.kpad, 0.0f);

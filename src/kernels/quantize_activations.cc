@@ -33,6 +33,10 @@ void FillSums(int64_t t, QuantizedActivations* out) {
   }
 }
 
+inline int8_t StaticCode(float v, float delta) {
+  return static_cast<int8_t>(std::clamp(std::nearbyint(v / delta), -127.0f, 127.0f));
+}
+
 }  // namespace
 
 void QuantizeActivationsRef(const float* x, int64_t n, int64_t cols, int64_t kpad,
@@ -79,6 +83,43 @@ void QuantizeActivations(const float* x, int64_t n, int64_t cols, int64_t kpad, 
     for (; k < cols; ++k) q[k] = static_cast<int8_t>(std::nearbyint(row[k] * inv));
     std::memset(q + cols, 0, static_cast<size_t>(kpad - cols));
     out->scale.as<float>()[t] = amax / 127.0f;
+    FillSums(t, out);
+  }
+}
+
+void QuantizeActivationsStaticRef(const float* x, int64_t n, int64_t cols, int64_t kpad, int64_t group,
+                                  float delta, QuantizedActivations* out) {
+  Prepare(n, kpad, group, out);
+  for (int64_t t = 0; t < n; ++t) {
+    const float* row = x + t * cols;
+    int8_t* q = out->q.as<int8_t>() + t * kpad;
+    for (int64_t k = 0; k < cols; ++k) q[k] = StaticCode(row[k], delta);
+    std::memset(q + cols, 0, static_cast<size_t>(kpad - cols));
+    out->scale.as<float>()[t] = delta;
+    FillSums(t, out);
+  }
+}
+
+void QuantizeActivationsStatic(const float* x, int64_t n, int64_t cols, int64_t kpad, int64_t group,
+                               float delta, QuantizedActivations* out) {
+  Prepare(n, kpad, group, out);
+  const __m256 vdelta = _mm256_set1_ps(delta);
+  const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+  for (int64_t t = 0; t < n; ++t) {
+    const float* row = x + t * cols;
+    int8_t* q = out->q.as<int8_t>() + t * kpad;
+    int64_t k = 0;
+    for (; k + 8 <= cols; k += 8) {
+      // IEEE division and round-half-to-even, as the scalar reference.
+      __m256 v = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(row + k), vdelta),
+                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      __m256i i32 = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi));
+      __m128i i16 = _mm_packs_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(q + k), _mm_packs_epi16(i16, i16));
+    }
+    for (; k < cols; ++k) q[k] = StaticCode(row[k], delta);
+    std::memset(q + cols, 0, static_cast<size_t>(kpad - cols));
+    out->scale.as<float>()[t] = delta;
     FillSums(t, out);
   }
 }

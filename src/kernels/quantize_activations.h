@@ -19,4 +19,14 @@ void QuantizeActivations(const float* x, int64_t n, int64_t cols, int64_t kpad, 
 void QuantizeActivationsRef(const float* x, int64_t n, int64_t cols, int64_t kpad,
                             int64_t group, QuantizedActivations* out);
 
+// Quantizes x [n, cols] with one static per-tensor step `delta` > 0 (SmoothQuant
+// act=static): q = clamp(nearbyint(x / delta), −127, 127) (a division, round
+// half to even), sa = delta for every row. Padding and sums as above.
+void QuantizeActivationsStatic(const float* x, int64_t n, int64_t cols, int64_t kpad, int64_t group,
+                               float delta, QuantizedActivations* out);
+
+// The scalar reference of QuantizeActivationsStatic (same results bit for bit).
+void QuantizeActivationsStaticRef(const float* x, int64_t n, int64_t cols, int64_t kpad, int64_t group,
+                                  float delta, QuantizedActivations* out);
+
 }  // namespace gpt2q

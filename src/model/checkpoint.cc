@@ -36,6 +36,7 @@ struct Param {
   Layout layout;
   Matrix* matrix = nullptr;
   Span* span = nullptr;
+  bool optional = false;  // may be absent (h.N.mlp.act_scale)
 };
 
 // Returns every parameter of `w` (sized for w.config, blocks already resized)
@@ -68,6 +69,8 @@ std::vector<Param<W>> ListParams(W& w, bool with_head) {
     vec(p + "mlp.c_fc.bias", {in}, &b.mlp_c_fc_bias);
     matrix(p + "mlp.c_proj.weight", {in, e}, Layout::kConv1D, &b.mlp_c_proj);
     vec(p + "mlp.c_proj.bias", {e}, &b.mlp_c_proj_bias);
+    vec(p + "mlp.act_scale", {in}, &b.mlp_act_scale);  // AWQ's GELU scale: gpt2q files only
+    params.back().optional = true;
   }
   vec("ln_f.weight", {e}, &w.ln_f_weight);
   vec("ln_f.bias", {e}, &w.ln_f_bias);
@@ -193,7 +196,7 @@ Result<ModelWeights> LoadCheckpoint(const std::string& dir) {
       continue;
     }
     if (t == nullptr) {
-      if (is_head) continue;  // tied below
+      if (is_head || p.optional) continue;  // head: tied below
       return Status::Error(path + ": missing tensor '" + p.name + "' (expected shape " +
                            ShapeString(p.shape) + ")");
     }
@@ -258,6 +261,12 @@ Status SaveCheckpoint(const ModelWeights& weights, const std::string& dir, Dtype
     const int64_t n = Numel(p.shape);
     const float* values = nullptr;  // fp32 values in HF layout
     if (p.layout == Layout::kVector) {
+      if (p.optional && p.span->data == nullptr) continue;
+      if (p.optional) {
+        return Status::Error(dir + ": parameter '" + p.name +
+                             "' has no place in a Hugging Face checkpoint; save the quantized checkpoint "
+                             "or fold it into mlp.c_proj first");
+      }
       if (p.span->data == nullptr || p.span->size != n) {
         return Status::Error(dir + ": parameter '" + p.name + "': expected " + std::to_string(n) +
                              " values, have " + std::to_string(p.span->size));

@@ -31,7 +31,7 @@ class GPT2 {
   void Forward(const int32_t* tokens, int64_t batch, int64_t n_tokens, KVCache& cache,
                LogitsMode mode, float* logits, ThreadPool& pool) const;
 
-  // Returns the bytes of scratch memory Forward uses for this shape.
+  // Returns the bytes of Forward's activation buffers; kernel scratch comes on top.
   int64_t ScratchBytes(int64_t batch, int64_t n_tokens) const;
 
  private:

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -124,6 +125,28 @@ Status SaveQuantizedCheckpoint(const ModelWeights& weights, const std::string& d
   });
   GPT2Q_RETURN_IF_ERROR(WriteSafetensors(dir + "/model.safetensors", tensors, metadata));
   return WriteConfig(c, view.head_tied(), dir);
+}
+
+Result<std::optional<QuantizedCheckpointInfo>> ReadQuantizedCheckpointInfo(const SafetensorsFile& file) {
+  const auto& meta = file.metadata();
+  auto version = meta.find("gpt2q.version");
+  if (version == meta.end()) return std::optional<QuantizedCheckpointInfo>();
+  if (version->second != kQuantizedCheckpointVersion) {
+    return Status::Error(file.path() + ": metadata gpt2q.version: expected '" +
+                         std::string(kQuantizedCheckpointVersion) + "', got '" + version->second + "'");
+  }
+  QuantizedCheckpointInfo info;
+  for (auto [key, field] : {std::pair<const char*, std::string*>{"gpt2q.quant", &info.quant},
+                            {"gpt2q.scope", &info.scope},
+                            {"gpt2q.mode", &info.mode}}) {
+    auto it = meta.find(key);
+    if (it == meta.end() || it->second.empty()) {
+      return Status::Error(file.path() + ": metadata " + key +
+                           ": missing (expected it beside gpt2q.version in a gpt2q quantized checkpoint)");
+    }
+    *field = it->second;
+  }
+  return std::optional<QuantizedCheckpointInfo>(std::move(info));
 }
 
 Result<QuantizedTensors> ReadQuantizedTensors(const SafetensorsFile& file) {

@@ -14,6 +14,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -33,6 +34,11 @@ struct QuantizedCheckpointInfo {
   std::string scope;  // scope label
   std::string mode = "packed";
 };
+
+// Returns what gpt2q.quant, gpt2q.scope and gpt2q.mode of `file` record, or
+// nullopt for a plain checkpoint (no gpt2q.version); an error naming the file
+// and the key when a gpt2q checkpoint lacks one of them or has another version.
+Result<std::optional<QuantizedCheckpointInfo>> ReadQuantizedCheckpointInfo(const SafetensorsFile& file);
 
 // Writes `dir`/model.safetensors (layout above) and `dir`/config.json,
 // creating `dir`. Writes nothing else (see CopyTokenizerFiles).

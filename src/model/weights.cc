@@ -35,6 +35,7 @@ void ForEachVector(ModelWeights& weights,
     visit(p + "ln_2.bias", ParamKind::kLayerNorm, b.ln_2_bias);
     visit(p + "mlp.c_fc.bias", ParamKind::kBias, b.mlp_c_fc_bias);
     visit(p + "mlp.c_proj.bias", ParamKind::kBias, b.mlp_c_proj_bias);
+    if (b.mlp_act_scale.data != nullptr) visit(p + "mlp.act_scale", ParamKind::kActScale, b.mlp_act_scale);
   }
   visit("ln_f.weight", ParamKind::kLayerNorm, weights.ln_f_weight);
   visit("ln_f.bias", ParamKind::kLayerNorm, weights.ln_f_bias);

@@ -30,6 +30,10 @@ struct BlockWeights {
   FloatSpan mlp_c_fc_bias;
   std::shared_ptr<WeightMatrix> mlp_c_proj;    // [n_embd, n_inner]
   FloatSpan mlp_c_proj_bias;
+  // Optional per-channel scale [n_inner] that divides the GELU output before
+  // mlp.c_proj (llm-awq's ScaledActivation: GELU(x) / s); empty (data null) in every
+  // ordinary checkpoint. Stored as the tensor "h.N.mlp.act_scale".
+  FloatSpan mlp_act_scale;
 };
 
 struct ModelWeights {
@@ -49,7 +53,7 @@ struct ModelWeights {
 };
 
 // Kinds of parameters, for scopes and statistics.
-enum class ParamKind { kLinear, kEmbedding, kHead, kBias, kLayerNorm, kPosition };
+enum class ParamKind { kLinear, kEmbedding, kHead, kBias, kLayerNorm, kPosition, kActScale };
 
 // Calls `visit(name, kind, matrix)` for every WeightMatrix parameter, with
 // Hugging Face's bare names ("h.0.attn.c_attn.weight", "wte.weight",
@@ -59,7 +63,8 @@ void ForEachMatrix(ModelWeights& weights,
                                             std::shared_ptr<WeightMatrix>& matrix)>& visit);
 
 // Calls `visit(name, kind, span)` for every fp32 vector parameter (biases,
-// LayerNorms, wpe). `span` may be re-pointed (the visitor keeps the memory alive
+// LayerNorms, wpe, and a block's mlp.act_scale only when it has one). `span`
+// may be re-pointed (the visitor keeps the memory alive
 // by adding it to weights.owners).
 void ForEachVector(ModelWeights& weights,
                    const std::function<void(const std::string& name, ParamKind kind,

@@ -1,19 +1,18 @@
 // Memory accounting over ForEachMatrix / ForEachVector.
 #include "quant/memory.h"
 
-#include <string_view>
+#include "core/check.h"
+#include "formats/format.h"
 
 namespace gpt2q {
 namespace {
 
-// Bits per weight as transformers counts a quantized Conv1D's storage.
-double HfCodeBits(std::string_view format) {
-  if (format == "fp32") return 32;
-  if (format == "fp16") return 16;
-  if (format == "nf4" || format == "fp4" || format.substr(0, 2) == "q4") return 4;
-  if (format.substr(0, 2) == "q5") return 5;
-  if (format == "q6_k") return 6;
-  return 8;  // int8 family, llm-int8, q8_0
+// Bits per weight as transformers counts a quantized Conv1D's storage: the
+// format table row's fact about this matrix.
+double HfCodeBits(const WeightMatrix& m) {
+  Result<const FormatTraits*> format = FindFormat(m.format());
+  GPT2Q_CHECK(format.ok() && "every matrix's format() is a format table row");
+  return format.value()->hf_code_bits(m);
 }
 
 // ForEachMatrix/ForEachVector take a mutable model so that quantizers can swap
@@ -30,7 +29,7 @@ int64_t HfFootprintBytes(const ModelWeights& weights) {
     const int64_t n = m->rows() * m->cols();
     any_quantized |= m->format() != "fp32";
     if (kind == ParamKind::kLinear) {
-      linear_bytes += n * HfCodeBits(m->format()) / 8.0;
+      linear_bytes += n * HfCodeBits(*m) / 8.0;
     } else {
       other_params += n;
     }

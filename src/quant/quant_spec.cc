@@ -3,9 +3,13 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <sstream>
+
+#include "formats/int_group.h"
+#include "quant/smoothquant.h"
 
 namespace gpt2q {
 namespace {
@@ -24,9 +28,22 @@ FormatParams ZeroquantToFormat(const FormatParams& p) {
 
 FormatParams NoParams(const FormatParams&) { return {}; }
 
+// rtn's options are int-group's: bits 2/3/4/8, group −1 or ≥ 1, sym 0/1.
+Status ValidateRtn(const FormatParams& p) { return ParseIntGroupOptions("method rtn", p).status(); }
+// SmoothQuant stores int8-row W8A8; the static steps are set per linear by its
+// calibration. What QuantizeModel rounds to nearest itself (the tied head
+// under scope linear) gets per-token activations.
+FormatParams SmoothQuantToFormat(const FormatParams&) { return {{"w8a8", 1}}; }
+
 // The int8 methods multiply weight-only by default (as the notebooks do); this
 // option switches them to int8 activations and int8×int8 kernels.
 const MethodParam kW8a8 = {"w8a8", 0, "1 = per-token int8 activations, int8×int8 kernels (W8A8)"};
+
+// SmoothQuant's and W8A8's activation option.
+const MethodParam kAct = {"act", 0,
+                          "token: per-token dynamic int8 activations; static: one calibrated step per linear "
+                          "(max|x|/127 on the calibration text, codes clamped to ±127)",
+                          {"token", "static"}};
 
 std::string JoinNames(const std::vector<std::string_view>& names) {
   std::string out;
@@ -67,6 +84,20 @@ const std::vector<MethodInfo>& MethodTable() {
       {"q5_1", "llama.cpp Q5_1: 32-value blocks, 5-bit codes, fp16 scale and min", "q5_1", {}, NoParams},
       {"q4_k", "llama.cpp Q4_K: 256-value super-blocks of 8×32, 6-bit scales and mins", "q4_k", {}, NoParams},
       {"q6_k", "llama.cpp Q6_K: 256-value super-blocks of 16×16, 8-bit scales", "q6_k", {}, NoParams},
+      {"rtn", "round-to-nearest with GPTQ's min-max quantizer, group-wise along the input: "
+              "GPTQ's and AWQ's baseline", "int-group",
+       {{"bits", 4, "bits per code: 2, 3, 4 or 8"},
+        {"group", 128, "columns per group along the input dimension (-1 = one group per row)"},
+        {"sym", 0, "1 = symmetric grid (zero-point 2^(bits-1))"}},
+       Same, ValidateRtn},
+      {"smoothquant",
+       "SmoothQuant W8A8 (calibrated): per-channel smoothing folded into ln_1→c_attn and ln_2→c_fc, "
+       "then int8 weights per output channel and int8 activations (mit-han-lab semantics)",
+       "int8-row", {{"alpha", 0.5, "migration strength: s = a^alpha / w^(1−alpha)", {}, 0.0, 1.0},
+                    kAct},
+       SmoothQuantToFormat, nullptr, CalibrateSmoothQuant},
+      {"w8a8", "W8A8 without smoothing (SmoothQuant's baseline; calibrated for act=static): int8 weights per "
+               "output channel, int8 activations", "int8-row", {kAct}, SmoothQuantToFormat, nullptr, CalibrateSmoothQuant},
   };
   return kTable;
 }
@@ -76,7 +107,12 @@ std::string QuantSpec::ToString() const {
   char sep = ':';
   for (const auto& p : method->params) {
     std::ostringstream v;
-    v << params.at(std::string(p.key));
+    const double value = params.at(std::string(p.key));
+    if (!p.choices.empty()) {
+      v << p.choices.at(static_cast<size_t>(value));
+    } else {
+      v << value;
+    }
     out += sep + std::string(p.key) + "=" + v.str();
     sep = ',';
   }
@@ -111,14 +147,34 @@ Result<QuantSpec> ParseQuantSpec(std::string_view text) {
                            "'; valid options: " + (keys.empty() ? "none" : JoinNames(keys)));
     }
     const std::string value(item.substr(eq + 1));
+    const MethodParam* param = nullptr;
+    for (const auto& p : spec.method->params) {
+      if (p.key == key) param = &p;
+    }
+    if (!param->choices.empty()) {
+      auto it = std::find(param->choices.begin(), param->choices.end(), value);
+      if (it == param->choices.end()) {
+        return Status::Error("method " + std::string(name) + ": option " + key + " is one of " +
+                             JoinNames(param->choices) + ", got '" + value + "'");
+      }
+      spec.params[key] = static_cast<double>(it - param->choices.begin());
+      continue;
+    }
     char* end = nullptr;
     const double v = std::strtod(value.c_str(), &end);
     if (value.empty() || *end != '\0' || !std::isfinite(v)) {
       return Status::Error("method " + std::string(name) + ": option " + key + " needs a number, got '" +
                            value + "'");
     }
+    if (v < param->min || v > param->max) {
+      std::ostringstream range;
+      range << "[" << param->min << ", " << param->max << "]";
+      return Status::Error("method " + std::string(name) + ": option " + key + "=" + value +
+                           " is outside " + range.str());
+    }
     spec.params[key] = v;
   }
+  if (spec.method->validate != nullptr) GPT2Q_RETURN_IF_ERROR(spec.method->validate(spec.params));
   return spec;
 }
 

@@ -1,11 +1,14 @@
 // Quantization specs ("METHOD[:key=value,...]"), the method table, modes and scopes.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "calib/windows.h"
 #include "core/status.h"
+#include "core/thread_pool.h"
 #include "formats/format.h"
 #include "model/weights.h"
 
@@ -15,6 +18,28 @@ struct MethodParam {
   std::string_view key;
   double default_value;
   std::string_view help;
+  // Word-valued options (e.g. act=token|static): the words, stored as their
+  // index (default_value is an index); empty for numeric options.
+  std::vector<std::string_view> choices = {};
+  // Numeric options: the accepted closed range.
+  double min = -1e300, max = 1e300;
+};
+
+struct QuantSpec;
+struct QuantizeReport;
+struct Scope;
+enum class QuantMode;
+
+// What a calibrated method works on (see MethodInfo::calibrate).
+struct CalibrateArgs {
+  ModelWeights* weights = nullptr;
+  const CalibrationWindows* windows = nullptr;  // null when the caller has none
+  const QuantSpec* spec = nullptr;  // the method's options (defaults filled in)
+  const Scope* scope = nullptr;
+  QuantMode mode{};
+  ThreadPool* pool = nullptr;
+  // Called after each block with (blocks done, n_layer); may be empty.
+  std::function<void(int64_t done, int64_t total)> progress;
 };
 
 // A method decides the quantized values; it produces weights in one format.
@@ -25,6 +50,17 @@ struct MethodInfo {
   std::vector<MethodParam> params;
   // Maps the method's parameters onto the format's (e.g. simquant's bits → levels).
   FormatParams (*to_format_params)(const FormatParams& method_params);
+  // Checks the option values when the spec is parsed (so bad values fail
+  // before any work), with an error naming the method, the option and the
+  // valid values; nullptr leaves them to the format's quantizer.
+  Status (*validate)(const FormatParams& method_params) = nullptr;
+  // Calibrated methods only (null for one-tensor methods): quantizes the block
+  // linears args.scope selects from the calibration windows — replacing
+  // matrices, folding scales — and appends one TensorStats per linear it
+  // quantized to `report` (QuantizeModel skips those). Whatever else the scope
+  // selects (the tied embedding/head, vectors) QuantizeModel then rounds to
+  // nearest with `format` and to_format_params, the method's grid.
+  Status (*calibrate)(const CalibrateArgs& args, QuantizeReport* report) = nullptr;
 };
 
 // Returns every method, in a fixed order.
@@ -39,7 +75,8 @@ struct QuantSpec {
 };
 
 // Parses "METHOD[:key=value,...]". Unknown methods or keys, values that are not
-// numbers: an error that lists the valid names.
+// numbers (or not one of a word-valued option's words), numbers outside an
+// option's range: an error that lists the valid names.
 Result<QuantSpec> ParseQuantSpec(std::string_view text);
 
 enum class QuantMode {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <set>
 
 #include "core/aligned_buffer.h"
 #include "core/timer.h"
@@ -47,16 +48,13 @@ std::string LeftNote(const std::string& name, const FormatTraits& format, int64_
          std::string(format.name) + "'s block of " + std::to_string(format.block_size);
 }
 
-struct Quantized {
-  std::shared_ptr<WeightMatrix> matrix;
-  TensorStats stats;
-};
+using Quantized = QuantizedTensor;
 
-// Quantizes one [rows, cols] fp32 tensor with the spec's format; in simulate mode
-// returns the dequantized values as a new fp32 matrix.
-Result<Quantized> QuantizeTensor(const std::string& name, const std::vector<float>& values, int64_t rows,
-                                 int64_t cols, const FormatTraits& format, const FormatParams& params,
-                                 QuantMode mode, ThreadPool& pool) {
+}  // namespace
+
+Result<QuantizedTensor> QuantizeTensor(const std::string& name, const std::vector<float>& values,
+                                       int64_t rows, int64_t cols, const FormatTraits& format,
+                                       const FormatParams& params, QuantMode mode, ThreadPool& pool) {
   auto packed = format.quantize(values.data(), rows, cols, params, pool);
   if (!packed.ok()) return Status::Error(name + ": " + packed.message());
   Quantized out;
@@ -75,8 +73,6 @@ Result<Quantized> QuantizeTensor(const std::string& name, const std::vector<floa
   return out;
 }
 
-}  // namespace
-
 std::vector<float> DequantizeAll(const WeightMatrix& m, ThreadPool& pool) {
   std::vector<float> out(m.rows() * m.cols());
   pool.ParallelFor(m.rows(), [&](int64_t r) { m.DequantizeRow(r, out.data() + r * m.cols()); });
@@ -84,11 +80,27 @@ std::vector<float> DequantizeAll(const WeightMatrix& m, ThreadPool& pool) {
 }
 
 Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spec, const Scope& scope,
-                                     QuantMode mode, ThreadPool& pool) {
+                                     QuantMode mode, ThreadPool& pool, const CalibrationWindows* calibration,
+                                     const std::function<void(int64_t done, int64_t total)>& progress) {
   GPT2Q_ASSIGN_OR_RETURN(const FormatTraits* format, FindFormat(spec.method->format));
   const FormatParams params = spec.method->to_format_params(spec.params);
   QuantizeReport report;
   Stopwatch watch;
+
+  // Calibrated methods: the block linears first, from the calibration windows.
+  std::set<std::string> calibrated;
+  if (spec.method->calibrate != nullptr) {
+    CalibrateArgs args;
+    args.weights = &weights;
+    args.windows = calibration;
+    args.spec = &spec;
+    args.scope = &scope;
+    args.mode = mode;
+    args.pool = &pool;
+    args.progress = progress;
+    GPT2Q_RETURN_IF_ERROR(spec.method->calibrate(args, &report));
+    for (const TensorStats& t : report.tensors) calibrated.insert(t.name);
+  }
 
   // The tied embedding/head: decide before the visitor sees it as "wte.weight".
   std::string already_done;
@@ -119,7 +131,7 @@ Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spe
 
   Status status;
   ForEachMatrix(weights, [&](const std::string& name, ParamKind kind, std::shared_ptr<WeightMatrix>& m) {
-    if (!status.ok() || name == already_done) return;
+    if (!status.ok() || name == already_done || calibrated.count(name) != 0) return;
     if (weights.head_tied() && kind == ParamKind::kEmbedding) {
       if (!scope.Selects("wte.weight", kind) || !scope.Selects("lm_head.weight", ParamKind::kHead)) return;
     } else if (!scope.Selects(name, kind)) {

@@ -2,10 +2,13 @@
 // simulate mode, and measures each tensor's quantization error.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
+#include "calib/windows.h"
 #include "core/thread_pool.h"
 #include "model/weights.h"
 #include "quant/quant_spec.h"
@@ -36,8 +39,28 @@ struct QuantizeReport {
 // always as quantize-dequantize to fp32 (no kernel multiplies them).
 // A tied embedding/head selected as a whole stays one matrix serving both; when
 // the scope selects only one side, the two are untied and the note says so.
+//
+// A calibrated method (spec.method->calibrate) first quantizes the block
+// linears the scope selects from `calibration` (null: an error naming the
+// method if it needs activations), reporting progress per block; the rest follows the rules
+// above with the method's format. One-tensor methods ignore `calibration`.
 Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spec,
-                                     const Scope& scope, QuantMode mode, ThreadPool& pool);
+                                     const Scope& scope, QuantMode mode, ThreadPool& pool,
+                                     const CalibrationWindows* calibration = nullptr,
+                                     const std::function<void(int64_t done, int64_t total)>& progress = {});
+
+// A matrix quantized by QuantizeTensor, and its error against the input values.
+struct QuantizedTensor {
+  std::shared_ptr<WeightMatrix> matrix;
+  TensorStats stats;
+};
+
+// Quantizes `values` [rows, cols] (row-major, [out, in]) into `format` with
+// `params`; in simulate mode returns the dequantized values as an fp32 matrix.
+// Errors name `name`.
+Result<QuantizedTensor> QuantizeTensor(const std::string& name, const std::vector<float>& values,
+                                       int64_t rows, int64_t cols, const FormatTraits& format,
+                                       const FormatParams& params, QuantMode mode, ThreadPool& pool);
 
 // Returns the [rows, cols] row-major fp32 copy of `m` (dequantized).
 std::vector<float> DequantizeAll(const WeightMatrix& m, ThreadPool& pool);

@@ -89,7 +89,7 @@ TEST_F(QuantizeCliTest, StatsJsonHasOneFiniteRowPerQuantizedTensor) {
   }
   EXPECT_GT(j["compression"].get<double>(), 0.5);
   EXPECT_TRUE(j.contains("quantize_s"));
-  RunResult text = RunGpt2q("quantize --quant q8_0 --out '" + out + "' --stats");
+  RunResult text = RunGpt2q("quantize --quant q8_0 --out '" + out + "' --stats --force");
   EXPECT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("SQNR dB"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("h.3.mlp.c_proj.weight"), std::string::npos) << text.out;

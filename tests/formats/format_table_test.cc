@@ -263,6 +263,8 @@ TEST(FormatTable, NamesAreUniqueAndRowsComplete) {
     EXPECT_FALSE(f.description.empty()) << f.name;
     EXPECT_NE(f.quantize, nullptr) << f.name;
     EXPECT_NE(f.quantize_ref, nullptr) << f.name;
+    EXPECT_NE(f.hf_code_bits, nullptr) << f.name;
+    EXPECT_TRUE(f.bench.empty() || f.bench == "q4_bench" || f.bench == "int8_bench") << f.name;
   }
   EXPECT_TRUE(seen.count("fp32") && seen.count("fp16") && seen.count("int8-row"));
 }

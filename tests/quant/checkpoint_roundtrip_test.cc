@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -41,6 +42,11 @@ std::vector<FormatParams> ParamsToTry(const FormatTraits& f) {
   if (f.name == "int8-group") out.push_back({{"bits", 4}, {"group", 32}, {"w8a8", 0}});
   if (f.name == "int8-tensor" || f.name == "int8-row-asym") out.push_back({{"w8a8", 1}});
   if (f.name == "llm-int8") out.push_back({{"threshold", 0.5}});
+  if (f.name == "int-group") {
+    out.push_back({{"bits", 3}, {"group", 100}, {"sym", 1}});
+    out.push_back({{"bits", 2}, {"group", -1}, {"sym", 0}});
+    out.push_back({{"bits", 8}, {"group", 33}, {"sym", 0}});
+  }
   return out;
 }
 
@@ -180,6 +186,8 @@ TEST(CheckpointRoundTripTest, NonDefaultOptionsAndScopes) {
   ExpectRoundTrip("absmax:w8a8=1", "all-params");
   ExpectRoundTrip("q8_0", "lm-head");    // untied: fp32 embedding beside the quantized head
   ExpectRoundTrip("llm-int8", "no-lm-head");
+  ExpectRoundTrip("rtn:bits=3,group=-1,sym=1", "linear");
+  ExpectRoundTrip("rtn:bits=2,group=48", "no-lm-head");  // rows of 128 and 512: short last groups
 }
 
 TEST(CheckpointRoundTripTest, PlainCheckpointHasNoGpt2qMetadata) {
@@ -197,6 +205,38 @@ TEST(CheckpointRoundTripTest, PlainCheckpointHasNoGpt2qMetadata) {
   ASSERT_TRUE(q.ok()) << q.message();
   EXPECT_TRUE(q->matrices.empty());
   EXPECT_EQ((*file)->metadata().at("gpt2q.tied"), "1");
+  fs::remove_all(dir);
+}
+
+TEST(CheckpointRoundTripTest, RecordedQuantizationReadsBackOrNamesTheMissingKey) {
+  const fs::path dir = fs::temp_directory_path() / ("gpt2q_recorded_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "model.safetensors").string();
+  const float value = 1.0f;
+  auto read = [&](const std::map<std::string, std::string>& metadata) {
+    EXPECT_TRUE(WriteSafetensors(path, {{"x", Dtype::kF32, {1}, &value, 4}}, metadata).ok());
+    auto file = SafetensorsFile::Open(path);
+    EXPECT_TRUE(file.ok()) << file.message();
+    return ReadQuantizedCheckpointInfo(**file);
+  };
+  auto plain = read({{"format", "pt"}});
+  ASSERT_TRUE(plain.ok()) << plain.message();
+  EXPECT_FALSE(plain.value().has_value());
+  auto recorded = read({{"gpt2q.version", "1"}, {"gpt2q.quant", "nf4:block=64,double=0"},
+                        {"gpt2q.scope", "linear"}, {"gpt2q.mode", "packed"}});
+  ASSERT_TRUE(recorded.ok()) << recorded.message();
+  ASSERT_TRUE(recorded.value().has_value());
+  EXPECT_EQ(recorded.value()->quant, "nf4:block=64,double=0");
+  EXPECT_EQ(recorded.value()->scope, "linear");
+  EXPECT_EQ(recorded.value()->mode, "packed");
+  auto no_scope = read({{"gpt2q.version", "1"}, {"gpt2q.quant", "q4_0"}, {"gpt2q.mode", "packed"}});
+  ASSERT_FALSE(no_scope.ok());
+  EXPECT_NE(no_scope.message().find("metadata gpt2q.scope: missing"), std::string::npos) << no_scope.message();
+  EXPECT_NE(no_scope.message().find(path), std::string::npos) << no_scope.message();
+  auto version = read({{"gpt2q.version", "2"}, {"gpt2q.quant", "q4_0"}, {"gpt2q.scope", "linear"},
+                       {"gpt2q.mode", "packed"}});
+  ASSERT_FALSE(version.ok());
+  EXPECT_NE(version.message().find("gpt2q.version: expected '1', got '2'"), std::string::npos) << version.message();
   fs::remove_all(dir);
 }
 

@@ -114,7 +114,8 @@ TEST_F(QuantizeModelTest, LlmInt8MatchesBitsandbytesReference) {
 // SGEMM over the dequantized weights, up to fp32 rounding.
 TEST_F(QuantizeModelTest, PackedLogitsEqualSimulatedLogits) {
   for (const std::string spec_text :
-       {"absmax", "absmax-row", "zeropoint-row", "simquant", "nf4", "fp4:double=1", "fp16", "symquant"}) {
+       {"absmax", "absmax-row", "zeropoint-row", "simquant", "nf4", "fp4:double=1", "fp16", "symquant",
+        "rtn", "rtn:bits=3,group=-1", "rtn:bits=2,group=48,sym=1", "rtn:bits=8,group=32"}) {
     ThreadPool pool(2);
     std::vector<std::vector<float>> logits;
     for (QuantMode mode : {QuantMode::kPacked, QuantMode::kSimulate}) {
@@ -159,6 +160,27 @@ TEST(QuantSpec, UnknownNamesListTheValidOnes) {
   EXPECT_NE(bad_value.message().find("needs a number"), std::string::npos);
   EXPECT_FALSE(MakeScope("everything", {}, {}, 4).ok());
   EXPECT_FALSE(MakeScope("linear", {"h.0.(x)"}, {}, 4).ok());
+}
+
+TEST(QuantSpec, RtnOptionsAreCheckedWhenParsed) {
+  auto spec = ParseQuantSpec("rtn");
+  ASSERT_TRUE(spec.ok()) << spec.message();
+  EXPECT_EQ(spec->ToString(), "rtn:bits=4,group=128,sym=0");
+  EXPECT_EQ(spec->method->format, "int-group");
+  EXPECT_TRUE(ParseQuantSpec("rtn:bits=3,group=-1,sym=1").ok());
+  const std::pair<const char*, const char*> bad[] = {
+      {"rtn:bits=5", "method rtn: option bits=5: expected 2, 3, 4 or 8"},
+      {"rtn:bits=8.5", "option bits=8.5"},
+      {"rtn:group=0", "method rtn: option group=0: expected -1 (one group per row) or a whole number"},
+      {"rtn:group=-3", "option group=-3"},
+      {"rtn:group=64.5", "option group=64.5"},
+      {"rtn:sym=2", "method rtn: option sym=2: expected 0 or 1"},
+      {"rtn:zero=1", "valid options: bits, group, sym"}};
+  for (const auto& [text, message] : bad) {
+    auto r = ParseQuantSpec(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_NE(r.message().find(message), std::string::npos) << r.message();
+  }
 }
 
 TEST(Scope, PresetsSelectTheRightTensors) {

@@ -99,8 +99,10 @@ Status RunGptq(const CalibrateArgs& args, QuantizeReport* report, std::vector<Gp
       HessianAccumulator hessian(cols);
       BlockHooks hooks;
       hooks.on_linear_input = [&](BlockLinear seen, const float* x, int64_t n_rows, int64_t n_cols) {
-        // One sample per window, as gptq.py counts them (batch 1 per window).
-        if (seen == which) hessian.Add(x, n_rows, n_rows / windows.len, pool);
+        // One sample per token row: reference_calib.json's gptq_layer_error is
+        // 256× (= L) smaller than with one sample per window, i.e. its gptq.py
+        // saw 2-D [tokens, in] inputs. The scale of H changes no decision.
+        if (seen == which) hessian.Add(x, n_rows, n_rows, pool);
       };
       replay.Run(block, &hooks, nullptr);
       const std::vector<float> original = DequantizeAll(*m, pool);

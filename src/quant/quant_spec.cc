@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "formats/int_group.h"
+#include "quant/awq_method.h"
+#include "quant/gptq_method.h"
 #include "quant/smoothquant.h"
 
 namespace gpt2q {
@@ -90,6 +92,28 @@ const std::vector<MethodInfo>& MethodTable() {
         {"group", 128, "columns per group along the input dimension (-1 = one group per row)"},
         {"sym", 0, "1 = symmetric grid (zero-point 2^(bits-1))"}},
        Same, ValidateRtn},
+      {"gptq",
+       "GPTQ (calibrated; IST-DASLab gptq.py): each column rounded in turn with its error spread over the "
+       "later columns by the inverse Hessian of the layer's calibration inputs, blocks and linears in "
+       "order on the model quantized so far; GPTQ's min-max groups into int-group",
+       "int-group",
+       {{"bits", 4, "bits per code: 2, 3, 4 or 8"},
+        {"group", 128, "columns per group along the input dimension (-1 = one group per row)"},
+        {"sym", 0, "1 = symmetric grid (zero-point 2^(bits-1))"},
+        {"act_order", 0, "1 = columns in order of decreasing Hessian diagonal, groups kept static"},
+        {"damp", 0.01, "diagonal damping as a fraction of the mean Hessian diagonal"},
+        {"block", 128, "columns per lazy batch update"}},
+       GptqToFormat, ValidateGptq, CalibrateGptq},
+      {"awq",
+       "AWQ (calibrated; mit-han-lab llm-awq): per-channel scales searched on a grid for ln_1→c_attn, "
+       "V→attn.c_proj, ln_2→c_fc and GELU→mlp.c_proj from fp32 activations, a clipping search, then "
+       "round-to-nearest with AWQ's quantizer (no zero forced into the range) into int-group",
+       "int-group",
+       {{"bits", 4, "bits per code: 2, 3, 4 or 8"},
+        {"group", 128, "columns per group along the input dimension (-1 = one group per row)"},
+        {"clip", 1, "1 = search a clipping range per (row, group) (llm-awq auto_clip)"},
+        {"grid", 20, "scale exponents tried: 0, 1/grid, ..., (grid-1)/grid"}},
+       AwqToFormat, ValidateAwq, CalibrateAwq},
       {"smoothquant",
        "SmoothQuant W8A8 (calibrated): per-channel smoothing folded into ln_1→c_attn and ln_2→c_fc, "
        "then int8 weights per output channel and int8 activations (mit-han-lab semantics)",

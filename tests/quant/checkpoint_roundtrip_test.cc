@@ -16,6 +16,7 @@
 #include "model/checkpoint.h"
 #include "model/gpt2.h"
 #include "model/quantized_checkpoint.h"
+#include "calib/windows.h"
 #include "quant/quantize_model.h"
 
 namespace gpt2q {
@@ -159,7 +160,14 @@ void ExpectRoundTrip(const std::string& spec_text, const std::string& scope_name
   ASSERT_TRUE(spec.ok()) << spec.message();
   auto scope = MakeScope(scope_name, {}, {}, weights->config.n_layer);
   ASSERT_TRUE(scope.ok()) << scope.message();
-  auto report = QuantizeModel(*weights, *spec, *scope, QuantMode::kPacked, pool);
+  // Calibrated methods get a few windows of fixed pseudo-random tokens: enough
+  // to exercise what they store (folded scales, GELU scales, group codes).
+  std::vector<int32_t> ids(512);
+  std::mt19937 rng(7);
+  for (int32_t& id : ids) id = static_cast<int32_t>(rng() % weights->config.n_vocab);
+  auto windows = MakeCalibrationWindows(ids, 4, 64, weights->config.n_ctx, "random tokens");
+  ASSERT_TRUE(windows.ok()) << windows.message();
+  auto report = QuantizeModel(*weights, *spec, *scope, QuantMode::kPacked, pool, &*windows);
   ASSERT_TRUE(report.ok()) << report.message();
   const fs::path dir = fs::temp_directory_path() / ("gpt2q_ckpt_" + std::to_string(getpid()));
   ASSERT_TRUE(SaveQuantizedCheckpoint(*weights, dir.string(), {spec->ToString(), scope->Label()}).ok());

@@ -14,8 +14,12 @@ namespace {
 // The shipped fixture; $GPT2Q_DATA_DIR overrides the repository's data/.
 std::string DataDir() {
   if (const char* dir = std::getenv("GPT2Q_DATA_DIR")) return dir;
+#ifdef GPT2Q_DATA_DIR
+  return GPT2Q_DATA_DIR;  // absolute, from CMake (__FILE__ is relative under ccache's base_dir)
+#else
   std::string here = __FILE__;  // <repo>/fuzz/tokenizer_fuzz.cc
   return here.substr(0, here.rfind("/fuzz/")) + "/data";
+#endif
 }
 
 const gpt2q::Tokenizer& SharedTokenizer() {

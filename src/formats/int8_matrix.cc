@@ -104,7 +104,9 @@ void Int8Matrix::SetOffset(int64_t row) {
   const int32_t zero_code = bits_ == 8 ? 128 : 8;
   // The kernel's offset is an int32; a zero-point beyond ±2^30 only occurs for
   // a row whose range is a few ulps wide, where every code is clipped anyway.
-  const float z = std::clamp(z_[row], -1073741824.0f, 1073741824.0f);
+  // A non-finite zero-point (only from a corrupt checkpoint part, which the
+  // loader rejects before this) must not reach the int cast: that is UB.
+  const float z = std::isfinite(z_[row]) ? std::clamp(z_[row], -1073741824.0f, 1073741824.0f) : 0.0f;
   packed_.Offset(row) = zero_code + static_cast<int32_t>(z);
 }
 

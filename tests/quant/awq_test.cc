@@ -14,17 +14,12 @@
 #include "quant/awq_scale_search.h"
 #include "quant/gram_loss.h"
 #include "quant/hessian.h"
+#include "../random_values.h"
 
 namespace gpt2q {
 namespace {
 
-std::vector<float> Gaussian(int64_t n, uint32_t seed, float sigma = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, sigma);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::Gaussian;
 
 TEST(AwqScaleSearchTest, ScalesAreNormalisedPowers) {
   const std::vector<float> x_mean = {0.0f, 0.5f, 2.0f, 8.0f};

@@ -12,17 +12,12 @@
 #include "kernels/cholesky.h"
 #include "quant/gptq_solver.h"
 #include "quant/hessian.h"
+#include "../random_values.h"
 
 namespace gpt2q {
 namespace {
 
-std::vector<float> Gaussian(int64_t n, uint32_t seed, float sigma = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, sigma);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::Gaussian;
 
 // Correlated calibration inputs [t, n]: x = z·M with a random mixing matrix M
 // and per-channel magnitudes spread over two decades, like real activations.

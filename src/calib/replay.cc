@@ -46,6 +46,7 @@ int64_t BlockReplay::HeldBytes() const {
 
 void BlockReplay::Run(const BlockWeights& w, const BlockHooks* hooks, float* outputs) {
   GPT2Q_CHECK(outputs != inputs());
+  GPT2Q_CHECK(outputs == nullptr || hooks == nullptr || !hooks->stop_after);
   const int64_t C = weights_.config.n_embd, L = windows_.len;
   float* x = outputs != nullptr ? outputs : outputs_.as<float>();
   for (int64_t w0 = 0; w0 < windows_.n; w0 += chunk_) {
@@ -61,6 +62,7 @@ void BlockReplay::Run(const BlockWeights& w, const BlockHooks* hooks, float* out
 }
 
 void BlockReplay::Advance(const BlockWeights& w, const BlockHooks* hooks) {
+  GPT2Q_CHECK(hooks == nullptr || !hooks->stop_after);
   Run(w, hooks, outputs_.as<float>());
   std::swap(inputs_, outputs_);
   ++block_;

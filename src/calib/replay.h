@@ -14,9 +14,10 @@
 //     // 3. Advance: run block b as it now is; its outputs become block b+1's inputs.
 //     replay.Advance(block);
 //   }
-// - SmoothQuant: Run with hooks taking max|x| at ln_1/ln_2 outputs, fold
-//   s into ln_1→c_attn and ln_2→c_fc, Run again for the static maxima, Advance
-//   with the smoothed fp32 block, then quantize its linears.
+// - SmoothQuant: Advance with hooks taking max|x| at ln_1/ln_2 outputs of
+//   the fp32 block, fold s into ln_1→c_attn and ln_2→c_fc, quantize its
+//   linears (act=static: Run for those maxima, fold, then Advance with the
+//   smoothed fp32 block and hooks taking each linear's static maximum).
 // - GPTQ (sequential): for each linear in forward order, Run with a hook that
 //   accumulates that linear's Hessian (earlier linears of the block already
 //   replaced by their quantized versions), quantize it; then Advance with the
@@ -62,7 +63,8 @@ class BlockReplay {
   // window, from inputs(), a chunk of windows at a time; hooks (may be null)
   // see each linear's input for the chunk's rows (consecutive calls cover the
   // windows in order). Writes the block's outputs [rows(), n_embd] to
-  // `outputs` when not null (it must not be inputs()).
+  // `outputs` when not null (it must not be inputs(); and must be null when
+  // hooks->stop_after cuts the run short).
   void Run(const BlockWeights& w, const BlockHooks* hooks, float* outputs);
 
   // Runs `w` over every window and makes the outputs the next block's inputs.

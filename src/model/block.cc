@@ -26,8 +26,11 @@ void ForRowChunks(ThreadPool& pool, int64_t n, Fn&& fn) {
   });
 }
 
-void See(const BlockHooks* hooks, BlockLinear which, const float* x, int64_t rows, int64_t cols) {
-  if (hooks != nullptr && hooks->on_linear_input) hooks->on_linear_input(which, x, rows, cols);
+// Shows x to the hooks; returns false when the run stops here (stop_after).
+bool See(const BlockHooks* hooks, BlockLinear which, const float* x, int64_t rows, int64_t cols) {
+  if (hooks == nullptr) return true;
+  if (hooks->on_linear_input) hooks->on_linear_input(which, x, rows, cols);
+  return hooks->stop_after != which;
 }
 
 }  // namespace
@@ -92,7 +95,7 @@ void EmbedTokens(const ModelWeights& weights, const int32_t* tokens, int64_t bat
   });
 }
 
-void RunAttention(const GPT2Config& cfg, const BlockWeights& w, const float* a, int64_t batch,
+bool RunAttention(const GPT2Config& cfg, const BlockWeights& w, const float* a, int64_t batch,
                   int64_t n_tokens, KVCache& cache, int64_t l, float* out, BlockScratch& s,
                   const BlockHooks* hooks, ThreadPool& pool) {
   const int64_t B = batch, T = n_tokens, P = cache.length();
@@ -100,7 +103,7 @@ void RunAttention(const GPT2Config& cfg, const BlockWeights& w, const float* a, 
   GPT2Q_CHECK(B == cache.batch() && P + T <= cache.capacity());
   float* qkv = s.qkv();
   float* att = s.a();
-  See(hooks, BlockLinear::kAttnCAttn, a, N, C);
+  if (!See(hooks, BlockLinear::kAttnCAttn, a, N, C)) return false;
   w.attn_c_attn->Multiply(a, N, qkv, pool);
   ForRowChunks(pool, N, [&](int64_t r0, int64_t rows) {
     AddBias(qkv + r0 * 3 * C, rows, 3 * C, w.attn_c_attn_bias.data);
@@ -131,15 +134,16 @@ void RunAttention(const GPT2Config& cfg, const BlockWeights& w, const float* a, 
     args.head_dim = D;
     CausalAttention(args);
   });
-  See(hooks, BlockLinear::kAttnCProj, att, N, C);
+  if (!See(hooks, BlockLinear::kAttnCProj, att, N, C)) return false;
   w.attn_c_proj->Multiply(att, N, out, pool);
+  return true;
 }
 
-void RunMlp(const GPT2Config& cfg, const BlockWeights& w, const float* a, int64_t N, float* out,
+bool RunMlp(const GPT2Config& cfg, const BlockWeights& w, const float* a, int64_t N, float* out,
             BlockScratch& s, const BlockHooks* hooks, ThreadPool& pool) {
   const int64_t C = cfg.n_embd, F = cfg.n_inner;
   float* f = s.f();
-  See(hooks, BlockLinear::kMlpCFc, a, N, C);
+  if (!See(hooks, BlockLinear::kMlpCFc, a, N, C)) return false;
   w.mlp_c_fc->Multiply(a, N, f, pool);
   const float* act_scale = w.mlp_act_scale.data;
   ForRowChunks(pool, N, [&](int64_t r0, int64_t rows) {
@@ -151,8 +155,9 @@ void RunMlp(const GPT2Config& cfg, const BlockWeights& w, const float* a, int64_
       }
     }
   });
-  See(hooks, BlockLinear::kMlpCProj, f, N, F);
+  if (!See(hooks, BlockLinear::kMlpCProj, f, N, F)) return false;
   w.mlp_c_proj->Multiply(f, N, out, pool);
+  return true;
 }
 
 void RunBlock(const GPT2Config& cfg, const BlockWeights& w, float* x, int64_t batch, int64_t n_tokens,
@@ -165,12 +170,12 @@ void RunBlock(const GPT2Config& cfg, const BlockWeights& w, float* x, int64_t ba
   ForRowChunks(pool, N, [&](int64_t r0, int64_t rows) {
     LayerNorm(x + r0 * C, rows, C, w.ln_1_weight.data, w.ln_1_bias.data, eps, a + r0 * C);
   });
-  RunAttention(cfg, w, a, batch, n_tokens, cache, cache_layer, y, s, hooks, pool);
+  if (!RunAttention(cfg, w, a, batch, n_tokens, cache, cache_layer, y, s, hooks, pool)) return;
   ForRowChunks(pool, N, [&](int64_t r0, int64_t rows) {
     AddResidual(x + r0 * C, y + r0 * C, rows, C, w.attn_c_proj_bias.data);
     LayerNorm(x + r0 * C, rows, C, w.ln_2_weight.data, w.ln_2_bias.data, eps, a + r0 * C);
   });
-  RunMlp(cfg, w, a, N, y, s, hooks, pool);
+  if (!RunMlp(cfg, w, a, N, y, s, hooks, pool)) return;
   ForRowChunks(pool, N, [&](int64_t r0, int64_t rows) {
     AddResidual(x + r0 * C, y + r0 * C, rows, C, w.mlp_c_proj_bias.data);
   });

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 #include "core/aligned_buffer.h"
 #include "core/thread_pool.h"
@@ -36,6 +37,10 @@ struct BlockHooks {
   // (ln_1 output, attention output, ln_2 output, GELU output — the GELU output
   // divided by the block's act_scale when it has one).
   std::function<void(BlockLinear which, const float* x, int64_t rows, int64_t cols)> on_linear_input;
+  // When set, the run stops right after on_linear_input saw this linear's
+  // input: the rest of the block is not computed and its outputs are
+  // undefined (for a pass that only collects one linear's inputs).
+  std::optional<BlockLinear> stop_after;
 };
 
 // Scratch memory of one block run over N rows; grows on demand, reused.
@@ -66,17 +71,20 @@ void EmbedTokens(const ModelWeights& weights, const int32_t* tokens, int64_t bat
 // values appended to `cache` layer `cache_layer` (the caller advances
 // cache.length()), causal attention into scratch.a(), then c_proj WITHOUT its
 // bias into `out` [N, C]. `a` may be scratch.a() (it is consumed first).
-void RunAttention(const GPT2Config& config, const BlockWeights& w, const float* a, int64_t batch,
+// Returns false when hooks->stop_after ended the run early.
+bool RunAttention(const GPT2Config& config, const BlockWeights& w, const float* a, int64_t batch,
                   int64_t n_tokens, KVCache& cache, int64_t cache_layer, float* out,
                   BlockScratch& scratch, const BlockHooks* hooks, ThreadPool& pool);
 
 // The MLP on `a` [N, C] = ln_2 output: c_fc (+bias), GELU, the optional
 // division by mlp_act_scale, c_proj WITHOUT its bias into `out` [N, C].
-void RunMlp(const GPT2Config& config, const BlockWeights& w, const float* a, int64_t rows, float* out,
+// Returns false when hooks->stop_after ended the run early.
+bool RunMlp(const GPT2Config& config, const BlockWeights& w, const float* a, int64_t rows, float* out,
             BlockScratch& scratch, const BlockHooks* hooks, ThreadPool& pool);
 
 // One transformer block on the residual stream x [N, C] in place:
 // x += attn(ln_1(x)) + c_proj bias; x += mlp(ln_2(x)) + c_proj bias.
+// With hooks->stop_after, x is left partly updated (see BlockHooks).
 void RunBlock(const GPT2Config& config, const BlockWeights& w, float* x, int64_t batch,
               int64_t n_tokens, KVCache& cache, int64_t cache_layer, BlockScratch& scratch,
               const BlockHooks* hooks, ThreadPool& pool);

@@ -104,6 +104,7 @@ Status RunGptq(const CalibrateArgs& args, QuantizeReport* report, std::vector<Gp
         // saw 2-D [tokens, in] inputs. The scale of H changes no decision.
         if (seen == which) hessian.Add(x, n_rows, n_rows, pool);
       };
+      hooks.stop_after = which;  // the rest of the block is not needed for this H
       replay.Run(block, &hooks, nullptr);
       const std::vector<float> original = DequantizeAll(*m, pool);
       GPT2Q_ASSIGN_OR_RETURN(GptqResult result, GptqQuantize(name, original.data(), rows, cols,

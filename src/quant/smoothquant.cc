@@ -74,16 +74,26 @@ Status CalibrateSmoothQuant(const CalibrateArgs& args, QuantizeReport* report) {
       continue;
     }
 
-    // (1) Activation maxima at the two smoothed inputs (ln_1 and ln_2 outputs).
+    // (1) Activation maxima at the two smoothed inputs (ln_1 and ln_2 outputs)
+    // of the fp32 model. With per-token activations the same pass carries the
+    // replay on: the unsmoothed fp32 block's outputs are the fp32 model's
+    // hidden states (smoothing only folds scales, so the smoothed fp32 block
+    // computes the same function), and one pass per block is half the time.
     const bool smooth_attn = smooth && selected[0], smooth_mlp = smooth && selected[2];
     std::vector<float> ln1_max(static_cast<size_t>(weights.config.n_embd), 0.0f), ln2_max = ln1_max;
+    bool advanced = false;
     if (smooth_attn || smooth_mlp) {
       BlockHooks hooks;
       hooks.on_linear_input = [&](BlockLinear which, const float* x, int64_t rows, int64_t cols) {
         if (which == BlockLinear::kAttnCAttn && smooth_attn) ChannelMax(x, rows, cols, ln1_max);
         if (which == BlockLinear::kMlpCFc && smooth_mlp) ChannelMax(x, rows, cols, ln2_max);
       };
-      replay->Run(block, &hooks, nullptr);
+      if (!static_act && b + 1 < n_layer) {
+        replay->Advance(block, &hooks);
+        advanced = true;
+      } else {
+        replay->Run(block, &hooks, nullptr);
+      }
     }
     // (2) Fold the smoothing scales.
     if (smooth_attn) {
@@ -100,14 +110,17 @@ Status CalibrateSmoothQuant(const CalibrateArgs& args, QuantizeReport* report) {
       DivideLayerNorm(weights, block.ln_2_weight, block.ln_2_bias, s.data());
       MultiplyInputs(block.mlp_c_fc, s.data(), pool);
     }
-    // (3) The smoothed fp32 block: static maxima, and the next block's inputs.
+    // (3) The smoothed fp32 block: static maxima (which need the smoothed
+    // model's inputs at every linear), and the next block's inputs.
     std::array<float, 4> input_max = {0, 0, 0, 0};
     BlockHooks hooks;
     hooks.on_linear_input = [&](BlockLinear which, const float* x, int64_t rows, int64_t cols) {
       float& m = input_max[static_cast<int>(which)];
       for (int64_t i = 0; i < rows * cols; ++i) m = std::max(m, std::fabs(x[i]));
     };
-    if (replay && (static_act || b + 1 < n_layer)) replay->Advance(block, static_act ? &hooks : nullptr);
+    if (replay && !advanced && (static_act || b + 1 < n_layer)) {
+      replay->Advance(block, static_act ? &hooks : nullptr);
+    }
 
     // (4) W8A8 on the block's selected linears.
     for (BlockLinear which : kLinears) {

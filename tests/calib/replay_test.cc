@@ -88,6 +88,38 @@ TEST(BlockReplayTest, HooksSeeEveryLinearInputOfEveryWindow) {
   EXPECT_EQ(replay.block(), 0);  // Run observes; only Advance moves on
 }
 
+TEST(BlockReplayTest, StopAfterSeesTheSameInputsAndNothingLater) {
+  ThreadPool pool(2);
+  const GPT2Config config = SmallConfig(1);
+  const ModelWeights weights = MakeSyntheticModel(config, 8, pool);
+  const CalibrationWindows windows = MakeWindows(7, 16, config.n_vocab);
+  BlockReplay replay(weights, windows, pool);
+  // Every linear's inputs from a full run ...
+  std::vector<float> full[4];
+  BlockHooks all;
+  all.on_linear_input = [&](BlockLinear which, const float* x, int64_t r, int64_t c) {
+    full[static_cast<int>(which)].insert(full[static_cast<int>(which)].end(), x, x + r * c);
+  };
+  replay.Run(weights.blocks[0], &all, nullptr);
+  // ... equal those of runs cut short after each linear, which see no later one.
+  for (int stop = 0; stop < 4; ++stop) {
+    std::vector<float> seen[4];
+    BlockHooks hooks;
+    hooks.on_linear_input = [&](BlockLinear which, const float* x, int64_t r, int64_t c) {
+      seen[static_cast<int>(which)].insert(seen[static_cast<int>(which)].end(), x, x + r * c);
+    };
+    hooks.stop_after = static_cast<BlockLinear>(stop);
+    replay.Run(weights.blocks[0], &hooks, nullptr);
+    for (int k = 0; k < 4; ++k) {
+      if (k <= stop) {
+        EXPECT_EQ(seen[k], full[k]) << "stop " << stop << " linear " << k;
+      } else {
+        EXPECT_TRUE(seen[k].empty()) << "stop " << stop << " linear " << k;
+      }
+    }
+  }
+}
+
 TEST(BlockReplayTest, ModulesComposeIntoTheBlock) {
   ThreadPool pool(2);
   const GPT2Config config = SmallConfig(1);

@@ -64,6 +64,7 @@ Int8Matrix::Int8Matrix(const Int8Spec& spec, int64_t rows, int64_t cols)
       dequant_(spec.dequant),
       w8a8_(spec.w8a8),
       act_delta_(spec.act_delta),
+      delta_form_(spec.delta_form),
       isa_(BestInt8Isa()),
       group_param_(spec.group) {
   const int32_t zero_code = bits_ == 8 ? 128 : 8;
@@ -159,7 +160,7 @@ int64_t Int8Matrix::StoredBytes() const {
 
 void Int8Matrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool) const {
   if (w8a8_) {
-    Int8Multiply(x, n, y, packed_, pool, isa_, act_delta_);
+    Int8Multiply(x, n, y, packed_, pool, isa_, {act_delta_, delta_form_});
     return;
   }
   if (n <= kInt8GemvMaxTokens) {  // decode: stream the codes, never expand them

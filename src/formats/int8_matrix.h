@@ -60,6 +60,10 @@ struct Int8Spec {
   // W8A8 only: > 0 = one static activation step for every token (int8-row's
   // act_delta, SmoothQuant act=static); 0 = per-token dynamic steps.
   float act_delta = 0.0f;
+  // SmoothQuant's fake_quant arithmetic (int8-row's delta=1): the weight
+  // step Δ is the scale kept (kMultiply) and per-token activations are
+  // divided by Δ_t (Int8ActQuant::token_delta).
+  bool delta_form = false;
   // Returns the parameters of values v[0, count) (one row or one group).
   std::function<Int8SpanParams(const float* v, int64_t count)> params;
 };
@@ -93,6 +97,7 @@ class Int8Matrix : public WeightMatrix {
   int64_t n_groups() const { return packed_.n_groups; }
   bool w8a8() const { return w8a8_; }
   float act_delta() const { return act_delta_; }
+  bool delta_form() const { return delta_form_; }
   // Selects W8A8 (true) or weight-only (false) multiplication.
   void set_w8a8(bool on) { w8a8_ = on; }
   void set_isa(Int8Isa isa) { isa_ = isa; }
@@ -111,6 +116,7 @@ class Int8Matrix : public WeightMatrix {
   Int8Dequant dequant_;
   bool w8a8_;
   float act_delta_;
+  bool delta_form_;
   Int8Isa isa_;
   int64_t group_param_;  // spec.group: > 0 for group-wise formats
   PackedInt8Weights packed_;

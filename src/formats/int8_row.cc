@@ -17,8 +17,9 @@ namespace gpt2q {
 
 const FormatTraits kInt8RowFormat = {
     "int8-row",
-    "int8, one symmetric scale per output row (absmax-row); options qmax, w8a8, act_delta",
-    -1, 0, {"qmax", "w8a8", "act_delta"},
+    "int8, one symmetric scale per output row (absmax-row); options qmax, w8a8, act_delta, "
+    "delta (1 = SmoothQuant's arithmetic: q = round(W/Δ), activations x/Δ_t)",
+    -1, 0, {"qmax", "w8a8", "act_delta", "delta"},
     [](const float* w, int64_t rows, int64_t cols, const FormatParams& params, ThreadPool& pool) {
       return QuantizeAbsmax("int8-row", w, rows, cols, params, true, &pool);
     },

@@ -14,6 +14,7 @@ StoredMatrix Int8Matrix::Store() const {
   StoredMatrix stored;
   stored.params["w8a8"] = w8a8_ ? 1 : 0;
   if (act_delta_ > 0.0f) stored.params["act_delta"] = act_delta_;
+  if (delta_form_) stored.params["delta"] = 1;
   if (group_param_ > 0) {
     stored.params["group"] = static_cast<double>(packed_.group);
     stored.params["bits"] = bits_;
@@ -87,7 +88,7 @@ Result<std::unique_ptr<WeightMatrix>> LoadInt8(std::string_view format, Int8Dequ
   const bool row_format = format == "int8-row";  // the one format with a static activation step
   const std::vector<std::string_view> keys =
       grouped      ? std::vector<std::string_view>{"w8a8", "group", "bits"}
-      : row_format ? std::vector<std::string_view>{"w8a8", "act_delta"}
+      : row_format ? std::vector<std::string_view>{"w8a8", "act_delta", "delta"}
                    : std::vector<std::string_view>{"w8a8"};
   if (Status s = CheckParamKeys(format, params, keys); !s.ok()) return where(s);
   if (grouped) {
@@ -109,6 +110,10 @@ Result<std::unique_ptr<WeightMatrix>> LoadInt8(std::string_view format, Int8Dequ
     Result<float> delta = ActDeltaParam(format, params, spec.w8a8);
     if (!delta.ok()) return where(delta.status());
     spec.act_delta = *delta;
+    Result<int64_t> delta_form = IntParam(format, params, "delta", 0, 0, 1);
+    if (!delta_form.ok()) return where(delta_form.status());
+    spec.delta_form = *delta_form != 0;
+    if (spec.delta_form) spec.dequant = Int8Dequant::kMultiply;  // the scales part holds Δ
   }
   if (rows <= 0 || cols <= 0) return parts.Mismatch("shape", "positive dimensions", ShapeText({rows, cols}));
   auto m = std::make_unique<Int8Matrix>(spec, rows, cols);

@@ -23,13 +23,14 @@ namespace {
 Result<Int8Spec> AbsmaxSpec(std::string_view name, const float* w, int64_t rows, int64_t cols,
                             const FormatParams& params, bool per_row) {
   if (per_row) {
-    GPT2Q_RETURN_IF_ERROR(CheckParamKeys(name, params, {"qmax", "w8a8", "act_delta"}));
+    GPT2Q_RETURN_IF_ERROR(CheckParamKeys(name, params, {"qmax", "w8a8", "act_delta", "delta"}));
   } else {
     GPT2Q_RETURN_IF_ERROR(CheckParamKeys(name, params, {"qmax", "w8a8"}));
   }
   GPT2Q_ASSIGN_OR_RETURN(int64_t qmax, IntParam(name, params, "qmax", 127, 1, 127));
   GPT2Q_ASSIGN_OR_RETURN(int64_t w8a8, IntParam(name, params, "w8a8", 0, 0, 1));
   GPT2Q_ASSIGN_OR_RETURN(float act_delta, ActDeltaParam(name, params, w8a8 != 0));
+  GPT2Q_ASSIGN_OR_RETURN(int64_t delta_form, IntParam(name, params, "delta", 0, 0, 1));
   GPT2Q_RETURN_IF_ERROR(CheckFinite(name, w, rows, cols));
   Int8Spec spec;
   spec.format = std::string(name);
@@ -40,6 +41,19 @@ Result<Int8Spec> AbsmaxSpec(std::string_view name, const float* w, int64_t rows,
   spec.w8a8 = w8a8 != 0;
   spec.act_delta = act_delta;
   const float fq = static_cast<float>(qmax);
+  if (delta_form != 0) {
+    // SmoothQuant's fake_quant: Δ = max(max|W_row|, 1e-5)/qmax, q = round(W/Δ), W' = q·Δ.
+    spec.delta_form = true;
+    spec.op = Int8Op::kDiv;
+    spec.dequant = Int8Dequant::kMultiply;
+    spec.params = [fq](const float* v, int64_t count) {
+      Int8SpanParams p;
+      p.s = std::max(MaxAbs(v, count), 1e-5f) / fq;
+      p.op_scale = p.s;
+      return p;
+    };
+    return spec;
+  }
   auto params_of = [fq](float amax) {
     Int8SpanParams p;
     p.s = amax > 0.0f ? fq / amax : 1.0f;

@@ -106,10 +106,12 @@ void Int8GemmPanels(Int8Isa isa, const QuantizedActivations& a, const PackedInt8
 }
 
 void Int8Multiply(const float* x, int64_t n, float* y, const PackedInt8Weights& w,
-                  ThreadPool& pool, Int8Isa isa, float static_delta) {
+                  ThreadPool& pool, Int8Isa isa, const Int8ActQuant& act) {
   QuantizedActivations a;
-  if (static_delta > 0.0f) {
-    QuantizeActivationsStatic(x, n, w.cols, w.kpad, w.group, static_delta, &a);
+  if (act.static_delta > 0.0f) {
+    QuantizeActivationsStatic(x, n, w.cols, w.kpad, w.group, act.static_delta, &a);
+  } else if (act.token_delta) {
+    QuantizeActivationsDelta(x, n, w.cols, w.kpad, w.group, &a);
   } else {
     QuantizeActivations(x, n, w.cols, w.kpad, w.group, &a);
   }

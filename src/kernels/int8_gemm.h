@@ -88,11 +88,19 @@ void Int8GemmPanelsAvx2(const QuantizedActivations& a, const PackedInt8Weights& 
 void Int8GemmPanelsAvx512(const QuantizedActivations& a, const PackedInt8Weights& w,
                           int64_t panel0, int64_t n_panels, float* y, int64_t ldy);
 
-// y[n, rows] = x[n, cols] · Wᵀ with activations quantized per token to int8
-// (static_delta = 0) or with one static step static_delta > 0 for every token
-// (QuantizeActivationsStatic). Output-row chunks depend on the shape only:
-// identical for any thread count.
+// How Int8Multiply turns activations into int8 codes.
+struct Int8ActQuant {
+  // > 0: one static step for every token (QuantizeActivationsStatic).
+  float static_delta = 0.0f;
+  // Per token (static_delta = 0): divide by Δ_t (QuantizeActivationsDelta,
+  // SmoothQuant) instead of multiplying by 127/max (QuantizeActivations).
+  bool token_delta = false;
+};
+
+// y[n, rows] = x[n, cols] · Wᵀ with activations quantized to int8 as `act`
+// says. Output-row chunks depend on the shape only: identical for any thread
+// count.
 void Int8Multiply(const float* x, int64_t n, float* y, const PackedInt8Weights& w,
-                  ThreadPool& pool, Int8Isa isa, float static_delta = 0.0f);
+                  ThreadPool& pool, Int8Isa isa, const Int8ActQuant& act = {});
 
 }  // namespace gpt2q

@@ -19,6 +19,17 @@ void QuantizeActivations(const float* x, int64_t n, int64_t cols, int64_t kpad, 
 void QuantizeActivationsRef(const float* x, int64_t n, int64_t cols, int64_t kpad,
                             int64_t group, QuantizedActivations* out);
 
+// Per token as SmoothQuant's fake_quant: Δ_t = max(max|x_t|, 1e-5) / 127,
+// q = nearbyint(x / Δ_t) (a division, round half to even), sa = Δ_t. The
+// codes can differ from QuantizeActivations' x · (127 / max) by one where the
+// two roundings straddle a half. Padding and sums as above.
+void QuantizeActivationsDelta(const float* x, int64_t n, int64_t cols, int64_t kpad, int64_t group,
+                              QuantizedActivations* out);
+
+// The scalar reference of QuantizeActivationsDelta (same results bit for bit).
+void QuantizeActivationsDeltaRef(const float* x, int64_t n, int64_t cols, int64_t kpad,
+                                 int64_t group, QuantizedActivations* out);
+
 // Quantizes x [n, cols] with one static per-tensor step `delta` > 0 (SmoothQuant
 // act=static): q = clamp(nearbyint(x / delta), −127, 127) (a division, round
 // half to even), sa = delta for every row. Padding and sums as above.

@@ -32,10 +32,11 @@ FormatParams NoParams(const FormatParams&) { return {}; }
 
 // rtn's options are int-group's: bits 2/3/4/8, group −1 or ≥ 1, sym 0/1.
 Status ValidateRtn(const FormatParams& p) { return ParseIntGroupOptions("method rtn", p).status(); }
-// SmoothQuant stores int8-row W8A8; the static steps are set per linear by its
-// calibration. What QuantizeModel rounds to nearest itself (the tied head
-// under scope linear) gets per-token activations.
-FormatParams SmoothQuantToFormat(const FormatParams&) { return {{"w8a8", 1}}; }
+// SmoothQuant stores int8-row W8A8 with its own arithmetic (delta=1: q =
+// round(W/Δ), activations x/Δ_t, as its fake_quant.py); the static steps are
+// set per linear by its calibration. What QuantizeModel rounds to nearest
+// itself (the tied head under scope linear) gets per-token activations.
+FormatParams SmoothQuantToFormat(const FormatParams&) { return {{"w8a8", 1}, {"delta", 1}}; }
 
 // The int8 methods multiply weight-only by default (as the notebooks do); this
 // option switches them to int8 activations and int8×int8 kernels.

@@ -51,7 +51,7 @@ Status CalibrateSmoothQuant(const CalibrateArgs& args, QuantizeReport* report) {
   const bool static_act = args.spec->params.at("act") == 1;
   const bool smooth = args.spec->method->name == "smoothquant";  // "w8a8": the same without smoothing
   const float alpha = smooth ? static_cast<float>(args.spec->params.at("alpha")) : 0.0f;
-  GPT2Q_ASSIGN_OR_RETURN(const FormatTraits* format, FindFormat("int8-row"));
+  GPT2Q_ASSIGN_OR_RETURN(const FormatTraits* format, FindFormat(args.spec->method->format));
   const int64_t n_layer = weights.config.n_layer;
 
   // Per-token W8A8 without smoothing needs no activations: no replay at all.
@@ -126,7 +126,7 @@ Status CalibrateSmoothQuant(const CalibrateArgs& args, QuantizeReport* report) {
     for (BlockLinear which : kLinears) {
       if (!selected[static_cast<int>(which)]) continue;
       std::shared_ptr<WeightMatrix>& m = BlockLinearMatrix(block, which);
-      FormatParams params = {{"w8a8", 1}};
+      FormatParams params = args.spec->method->to_format_params(args.spec->params);
       if (static_act) {
         params["act_delta"] = std::max(input_max[static_cast<int>(which)], 1e-5f) / 127.0f;
       }

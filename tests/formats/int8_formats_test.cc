@@ -172,7 +172,85 @@ TEST(Int8Kernels, ActivationQuantizationFastEqualsReference) {
     EXPECT_EQ(std::memcmp(a.scale.data(), b.scale.data(), a.scale.size()), 0) << cols;
     EXPECT_EQ(std::memcmp(a.xsum.data(), b.xsum.data(), a.xsum.size()), 0) << cols;
     EXPECT_EQ(a.scale.as<float>()[0], 0.0f);
+    // SmoothQuant's division by Δ_t, fast == reference, and its formula.
+    QuantizedActivations c, d;
+    QuantizeActivationsDelta(x.data(), 5, cols, kpad, 64, &c);
+    QuantizeActivationsDeltaRef(x.data(), 5, cols, kpad, 64, &d);
+    EXPECT_EQ(std::memcmp(c.q.data(), d.q.data(), c.q.size()), 0) << cols;
+    EXPECT_EQ(std::memcmp(c.scale.data(), d.scale.data(), c.scale.size()), 0) << cols;
+    EXPECT_EQ(std::memcmp(c.xsum.data(), d.xsum.data(), c.xsum.size()), 0) << cols;
+    for (int64_t t = 0; t < 5; ++t) {
+      float amax = 0.0f;
+      for (int64_t k = 0; k < cols; ++k) amax = std::max(amax, std::fabs(x[t * cols + k]));
+      const float delta = std::max(amax, 1e-5f) / 127.0f;
+      EXPECT_EQ(c.scale.as<float>()[t], delta);
+      for (int64_t k = 0; k < cols; ++k) {
+        ASSERT_EQ(c.Row(t)[k], static_cast<int8_t>(std::nearbyint(x[t * cols + k] / delta))) << t << " " << k;
+      }
+    }
   }
+}
+
+// int8-row delta=1 (SmoothQuant's fake_quant): Δ = max(max|W_row|, 1e-5)/127,
+// q = round(W/Δ), W' = q·Δ; stored and reloaded with the same arithmetic.
+TEST(Int8Formats, DeltaFormFollowsSmoothQuantArithmetic) {
+  ThreadPool pool(1);
+  const int64_t rows = 5, cols = 37;
+  auto w = Random(rows * cols, 21, 0.3f);
+  std::fill(w.begin() + 2 * cols, w.begin() + 3 * cols, 0.0f);  // an all-zero row: Δ = 1e-5/127
+  auto r = kInt8RowFormat.quantize(w.data(), rows, cols, {{"w8a8", 1}, {"delta", 1}}, pool);
+  ASSERT_TRUE(r.ok()) << r.message();
+  auto* m = static_cast<Int8Matrix*>(r.value().get());
+  EXPECT_TRUE(m->delta_form());
+  for (int64_t j = 0; j < rows; ++j) {
+    float amax = 0.0f;
+    for (int64_t k = 0; k < cols; ++k) amax = std::max(amax, std::fabs(w[j * cols + k]));
+    const float delta = std::max(amax, 1e-5f) / 127.0f;
+    EXPECT_EQ(m->Scale(j, 0), delta);
+    const std::vector<float> row = Row(*m, j);
+    for (int64_t k = 0; k < cols; ++k) {
+      const float q = std::nearbyint(w[j * cols + k] / delta);
+      EXPECT_EQ(m->Code(j, k), static_cast<int>(q)) << j << " " << k;
+      EXPECT_EQ(row[k], q * delta) << j << " " << k;
+    }
+  }
+  // W8A8 products: Σ q_x·q_w exact, times Δ_t·Δ_o.
+  auto x = Random(3 * cols, 22, 1.0f);
+  std::vector<float> y(3 * rows);
+  m->Multiply(x.data(), 3, y.data(), pool);
+  for (int64_t t = 0; t < 3; ++t) {
+    float amax = 0.0f;
+    for (int64_t k = 0; k < cols; ++k) amax = std::max(amax, std::fabs(x[t * cols + k]));
+    const float dx = std::max(amax, 1e-5f) / 127.0f;
+    for (int64_t j = 0; j < rows; ++j) {
+      double acc = 0;
+      for (int64_t k = 0; k < cols; ++k) acc += std::nearbyint(x[t * cols + k] / dx) * m->Code(j, k);
+      const double expect = acc * dx * m->Scale(j, 0);
+      EXPECT_NEAR(y[t * rows + j], expect, 1e-5 * (std::fabs(expect) + 1e-6)) << t << " " << j;
+    }
+  }
+  // Store → load keeps the form: same dequantized rows and products.
+  const StoredMatrix stored = m->Store();
+  EXPECT_EQ(stored.params.at("delta"), 1.0);
+  StoredParts view;
+  view.where = "test";
+  for (const StoredPart& p : stored.parts) {
+    view.parts[p.suffix] = {p.dtype, p.shape, p.bytes.data(), static_cast<int64_t>(p.bytes.size())};
+  }
+  auto loaded = kInt8RowFormat.load(view, rows, cols, stored.params);
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  std::vector<float> y2(y.size());
+  loaded.value()->Multiply(x.data(), 3, y2.data(), pool);
+  EXPECT_EQ(y2, y);
+  for (int64_t j = 0; j < rows; ++j) {
+    std::vector<float> a(cols), b(cols);
+    m->DequantizeRow(j, a.data());
+    loaded.value()->DequantizeRow(j, b.data());
+    EXPECT_EQ(a, b);
+  }
+  // Only the per-row format has the option.
+  EXPECT_FALSE(kInt8TensorFormat.quantize(w.data(), rows, cols, {{"delta", 1}}, pool).ok());
+  EXPECT_FALSE(kInt8RowFormat.quantize(w.data(), rows, cols, {{"delta", 2}}, pool).ok());
 }
 
 // Every kernel this CPU has, W8A8 and weight-only (the decode GEMV for n <= 8),

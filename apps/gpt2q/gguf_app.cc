@@ -131,9 +131,10 @@ Status ExportGguf(const QuantOptions& options, LoadedModel& loaded, AppliedQuant
       notes.erase(std::remove_if(notes.begin(), notes.end(),
                                  [&](const std::string& n) { return n.rfind(left, 0) == 0; }),
                   notes.end());
-      notes.push_back(fmt::format("{} stored as {}: its rows of {} values are not whole {}-value blocks of {} "
+      notes.push_back(fmt::format("{} {} {}: its rows of {} values are not whole {}-value blocks of {} "
                                   "(llama-quantize's fallback)",
-                                  name, fallback, q.matrix->cols(), 256, spec.method->format));
+                                  name, mode == QuantMode::kSimulate ? "simulated with" : "stored as", fallback,
+                                  q.matrix->cols(), 256, spec.method->format));
     }
     applied.report.skipped = still_skipped;
     applied.memory = ComputeMemory(w);

@@ -17,7 +17,7 @@ model="$root/data/gpt2-tiny-shakespeare"
 work="$(mktemp -d /tmp/gpt2q_corpus_XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 rm -rf "$out"
-mkdir -p "$out"/{config_fuzz,merges_fuzz,quantized_checkpoint_fuzz,safetensors_fuzz,text_file_fuzz,tokenizer_fuzz,vocab_fuzz}
+mkdir -p "$out"/{config_fuzz,gguf_fuzz,merges_fuzz,quantized_checkpoint_fuzz,safetensors_fuzz,text_file_fuzz,tokenizer_fuzz,vocab_fuzz}
 
 # Writes the 8-byte length, the header and the first $3 bytes of the data of
 # safetensors file $1 to $2.
@@ -163,6 +163,15 @@ for spec in fp16 absmax absmax:w8a8=1 zeropoint symquant simquant absmax-row zer
 done
 "$gpt2q" quantize "$model" --quant q8_0 --scope lm-head --out "$work/q-lm-head" >/dev/null
 truncate_st "$work/q-lm-head/model.safetensors" "$qdir/shipped-q8_0-lm-head" 4096
+
+# GGUF files written by `gpt2q quantize --export gguf` from the tiny model,
+# whole: every type gpt2q reads (the K-quants' 256-value blocks do not fit its
+# rows), and a mixed file whose head is untied (Q4_0 output, F32 token_embd).
+gdir="$out/gguf_fuzz"
+for spec in fp32 fp16 q8_0 q4_0 q4_1 q5_0 q5_1; do
+  "$gpt2q" quantize "$tiny" --quant "$spec" --export gguf --out "$gdir/tiny-$spec.gguf" >/dev/null
+done
+"$gpt2q" quantize "$tiny" --quant q4_0 --scope lm-head --export gguf --out "$gdir/tiny-q4_0-untied.gguf" >/dev/null
 
 du -sh "$out"
 for d in "$out"/*/; do echo "$(basename "$d"): $(ls "$d" | wc -l) files, $(du -sh "$d" | cut -f1)"; done

@@ -1,9 +1,11 @@
-// gpt2q info: a model's configuration, parameter count and stored bytes per format.
+// gpt2q info: a model's configuration, parameter count, stored bytes per format
+// and per tensor (as the file names and types them: a GGUF's own names).
 #include <map>
 
 #include <fmt/core.h>
 
 #include "commands.h"
+#include "gguf_app.h"
 #include "model/weights.h"
 
 namespace gpt2q {
@@ -13,6 +15,27 @@ struct InfoArgs {
   CommonOptions common;
   ModelOptions model;
 };
+
+// Returns the tensors of `loaded` as its file stores them: a GGUF's listing,
+// or the parameters with their Hugging Face names (matrices in their format,
+// vectors fp32).
+Result<std::vector<StoredTensorRow>> TensorRows(const LoadedModel& loaded, ModelWeights& weights) {
+  if (!loaded.gguf.empty()) return GgufTensorRows(loaded.gguf);
+  std::vector<StoredTensorRow> rows;
+  ForEachMatrix(weights, [&](const std::string& name, ParamKind, std::shared_ptr<WeightMatrix>& m) {
+    rows.push_back({name, "", m->format(), {m->rows(), m->cols()}, m->StoredBytes()});
+  });
+  ForEachVector(weights, [&](const std::string& name, ParamKind, FloatSpan& span) {
+    rows.push_back({name, "", "fp32", {span.size}, span.size * static_cast<int64_t>(sizeof(float))});
+  });
+  return rows;
+}
+
+std::string DimsText(const std::vector<int64_t>& shape) {
+  std::string s;
+  for (int64_t d : shape) s += (s.empty() ? "" : "x") + std::to_string(d);
+  return s;
+}
 
 Status RunInfo(const InfoArgs& args) {
   GPT2Q_ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, MakePool(args.common));
@@ -39,6 +62,7 @@ Status RunInfo(const InfoArgs& args) {
   int64_t total_bytes = vectors.bytes;
   for (const auto& [name, f] : per_format) total_bytes += f.bytes;
   const int64_t parameters = c.ParameterCount();
+  GPT2Q_ASSIGN_OR_RETURN(std::vector<StoredTensorRow> tensor_rows, TensorRows(loaded, weights));
 
   // What a gpt2q quantized checkpoint records about itself; null for plain ones.
   nlohmann::json recorded;
@@ -51,6 +75,11 @@ Status RunInfo(const InfoArgs& args) {
     nlohmann::json formats = nlohmann::json::object();
     for (const auto& [name, f] : per_format) {
       formats[name] = {{"tensors", f.tensors}, {"parameters", f.params}, {"bytes", f.bytes}};
+    }
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const StoredTensorRow& t : tensor_rows) {
+      tensors.push_back({{"name", t.name}, {"format", t.format}, {"shape", t.shape}, {"bytes", t.bytes},
+                         {"stored_type", t.stored.empty() ? nlohmann::json() : nlohmann::json(t.stored)}});
     }
     PrintJson({{"model", loaded.name},
                {"config",
@@ -65,6 +94,8 @@ Status RunInfo(const InfoArgs& args) {
                             {"bytes", vectors.bytes}, {"format", "fp32"}}},
                {"weights_bytes", total_bytes},
                {"fp32_bytes", parameters * 4},
+               {"file_kind", loaded.gguf.empty() ? "safetensors" : "gguf"},
+               {"tensors", tensors},
                {"tokenizer_vocab", loaded.tokenizer->vocab_size()}});
     return OkStatus();
   }
@@ -88,6 +119,12 @@ Status RunInfo(const InfoArgs& args) {
              vectors.tensors, vectors.params, vectors.bytes, FormatBytes(vectors.bytes));
   fmt::print("total        {} bytes ({}); fp32 would be {} bytes\n", total_bytes,
              FormatBytes(total_bytes), parameters * 4);
+  fmt::print("tensors      {:<32} {:<10} {:<8} {:>14} {:>12}\n", "name", "format",
+             loaded.gguf.empty() ? "" : "ggml", "shape", "bytes");
+  for (const StoredTensorRow& t : tensor_rows) {
+    fmt::print("             {:<32} {:<10} {:<8} {:>14} {:>12}\n", t.name, t.format, t.stored,
+               DimsText(t.shape), t.bytes);
+  }
   return OkStatus();
 }
 

@@ -1,6 +1,7 @@
 // gpt2q quantize: quantize a model and write a folder gpt2q loads back and
-// evaluates bit-identically (packed mode), or a plain fp32 folder (simulate).
-// The folder is staged beside the output and renamed into place when complete
+// evaluates bit-identically (packed mode), or a plain fp32 folder (simulate),
+// or, with --export, another program's file: a GGUF for llama.cpp.
+// The output is staged beside its path and renamed into place when complete
 // (io/staged_output.h): the input and an existing output are never damaged.
 #include <filesystem>
 
@@ -8,6 +9,7 @@
 
 #include "commands.h"
 #include "core/timer.h"
+#include "gguf_app.h"
 #include "io/staged_output.h"
 #include "model/checkpoint.h"
 #include "model/quantized_checkpoint.h"
@@ -21,6 +23,7 @@ struct QuantizeArgs {
   ModelOptions model;
   QuantOptions quant;
   std::string out;
+  std::string export_kind;  // "" = gpt2q's own folder; "gguf"
   bool force = false;
   bool stats = false;
 };
@@ -42,7 +45,7 @@ Status RunQuantize(const QuantizeArgs& args) {
   // The output is checked (apart from the input, not an existing non-empty
   // folder without --force) before any work, and staged beside its path.
   StagedOutputOptions staging;
-  staging.kind = OutputKind::kFolder;
+  staging.kind = args.export_kind == "gguf" ? OutputKind::kFile : OutputKind::kFolder;
   GPT2Q_ASSIGN_OR_RETURN(staging.inputs, ModelInputPaths(args.model));
   staging.force = args.force;
   GPT2Q_ASSIGN_OR_RETURN(StagedOutput staged, StagedOutput::Begin(args.out, staging));
@@ -54,7 +57,12 @@ Status RunQuantize(const QuantizeArgs& args) {
   const ModelWeights& weights = loaded.model->weights();
   const std::string& dir = staged.staging_path();
   std::string layout;
-  if (mode == QuantMode::kSimulate) {
+  std::string written = "model.safetensors";  // the file whose size is reported
+  if (args.export_kind == "gguf") {
+    GPT2Q_RETURN_IF_ERROR(ExportGguf(args.quant, loaded, applied, *pool, dir));
+    layout = "GGUF v3 for llama.cpp";
+    written = "";
+  } else if (mode == QuantMode::kSimulate) {
     // Simulated weights are fp32 values: an ordinary Hugging Face checkpoint.
     GPT2Q_RETURN_IF_ERROR(SaveCheckpoint(weights, dir, Dtype::kF32, /*prefixed_names=*/false));
     layout = "plain fp32 (simulate mode: dequantized weights, no memory saved)";
@@ -62,18 +70,20 @@ Status RunQuantize(const QuantizeArgs& args) {
     GPT2Q_RETURN_IF_ERROR(SaveQuantizedCheckpoint(weights, dir, {applied.spec, applied.scope, applied.mode}));
     layout = "gpt2q quantized (packed codes and scales)";
   }
-  GPT2Q_RETURN_IF_ERROR(CopyTokenizerFiles(loaded.dir, dir));
+  if (!written.empty()) GPT2Q_RETURN_IF_ERROR(WriteTokenizerFiles(loaded, dir));
   GPT2Q_RETURN_IF_ERROR(staged.Commit());
   const double write_s = write_watch.Seconds();
   std::error_code ec;
-  const int64_t file_bytes =
-      static_cast<int64_t>(std::filesystem::file_size(args.out + "/model.safetensors", ec));
-  if (ec) return Status::Error(args.out + "/model.safetensors: cannot stat: " + ec.message());
+  const std::string file = written.empty() ? args.out : args.out + "/" + written;
+  const int64_t file_bytes = static_cast<int64_t>(std::filesystem::file_size(file, ec));
+  if (ec) return Status::Error(file + ": cannot stat: " + ec.message());
 
   if (args.common.json) {
     nlohmann::json out = {{"model", loaded.name},
                           {"out", args.out},
-                          {"layout", mode == QuantMode::kSimulate ? "fp32" : "gpt2q-quantized"},
+                          {"layout", !args.export_kind.empty()     ? args.export_kind
+                                     : mode == QuantMode::kSimulate ? "fp32"
+                                                                    : "gpt2q-quantized"},
                           {"file_bytes", file_bytes},
                           {"write_s", write_s},
                           {"threads", args.common.threads}};
@@ -87,8 +97,12 @@ Status RunQuantize(const QuantizeArgs& args) {
   fmt::print("quantize_s {:.3f}\n", applied.report.seconds);
   for (const std::string& note : applied.report.notes) fmt::print("note       {}\n", note);
   for (const std::string& note : staged.notes()) fmt::print("note       {}\n", note);
-  fmt::print("wrote      {} ({}): model.safetensors {}, config.json, vocab.json, merges.txt in {:.2f} s\n",
-             args.out, layout, FormatBytes(file_bytes), write_s);
+  if (written.empty()) {
+    fmt::print("wrote      {} ({}): {} in {:.2f} s\n", args.out, layout, FormatBytes(file_bytes), write_s);
+  } else {
+    fmt::print("wrote      {} ({}): {} {}, config.json, vocab.json, merges.txt in {:.2f} s\n", args.out,
+               layout, written, FormatBytes(file_bytes), write_s);
+  }
   if (args.stats) PrintStats(applied.report);
   return OkStatus();
 }
@@ -104,11 +118,17 @@ Command AddQuantizeCommand(CLI::App& app) {
   AddModelOptions(cmd, &args->model);
   AddQuantOptions(cmd, &args->quant);
   cmd->add_option("--out", args->out,
-                  "output folder: created complete or not at all (written beside it as .NAME.gpt2q-tmp-PID, "
-                  "then renamed into place); never the input's folder, inside it or around it")
+                  "output folder (a file with --export gguf): created complete or not at all (written beside "
+                  "it as .NAME.gpt2q-tmp-PID, then renamed into place); never the input, inside it or around it")
       ->required();
+  cmd->add_option("--export", args->export_kind,
+                  "write another program's format instead of gpt2q's folder: gguf (a GGUF v3 file for "
+                  "llama.cpp; fp32, fp16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k; K-quant rows that are "
+                  "not a multiple of 256 fall back to q5_0/q8_0 as llama-quantize does)")
+      ->check(CLI::IsMember({"gguf"}));
   cmd->add_flag("--force", args->force,
-                "replace an existing non-empty --out folder; the old one stays until the new one is complete");
+                "replace an existing non-empty --out folder (or file); the old one stays until the new one is "
+                "complete");
   cmd->add_flag("--stats", args->stats, "per-tensor MSE, SQNR (dB) and max abs error");
   AddCommonOptions(cmd, &args->common);
   return {cmd, [args] { return RunQuantize(*args); }};

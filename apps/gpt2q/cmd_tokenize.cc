@@ -78,7 +78,8 @@ Command AddTokenizeCommand(CLI::App& app) {
   auto args = std::make_shared<TokenizeArgs>();
   CLI::App* cmd = app.add_subcommand("tokenize", "encode text to GPT-2 token ids (or decode ids)");
   cmd->add_option("--model", args->model,
-                  "model folder whose vocab.json/merges.txt to use (default: the shipped model's)");
+                  "model folder whose vocab.json/merges.txt to use, or a .gguf file (its tokenizer.ggml.* arrays; "
+                  "default: the shipped model's)");
   auto* text = cmd->add_option("TEXT", args->text, "the text (with --decode: ids separated by spaces or commas)");
   auto* file = cmd->add_option("--file", args->file, "read the text (or ids) from this file");
   text->excludes(file);

@@ -10,6 +10,7 @@
 
 #include <fmt/core.h>
 
+#include "gguf_app.h"
 #include "model/checkpoint.h"
 #include "io/safetensors.h"
 #include "model/config.h"
@@ -67,7 +68,8 @@ Result<std::string> ShippedTextPath() {
 
 void AddModelOptions(CLI::App* cmd, ModelOptions* options) {
   auto* model = cmd->add_option("MODEL", options->model,
-                                "Hugging Face model folder (default: the shipped gpt2-tiny-shakespeare)");
+                                "Hugging Face model folder or GGUF file of architecture gpt2 (default: the "
+                                "shipped gpt2-tiny-shakespeare)");
   auto* synthetic =
       cmd->add_option("--synthetic", options->synthetic,
                       "random weights with the shapes of gpt2|gpt2-medium|gpt2-large|gpt2-xl");
@@ -82,6 +84,7 @@ void AddModelOptions(CLI::App* cmd, ModelOptions* options) {
 
 Result<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& dir) {
   std::string folder = dir;
+  if (IsGgufModelPath(folder)) return LoadGgufTokenizer(folder);
   if (folder.empty()) {
     GPT2Q_ASSIGN_OR_RETURN(std::string data_dir, FindDataDir());
     folder = (fs::path(data_dir) / kShippedModel).string();
@@ -101,6 +104,7 @@ Result<std::string> ModelInputDir(const ModelOptions& options) {
 Result<std::vector<std::string>> ModelInputPaths(const ModelOptions& options) {
   GPT2Q_ASSIGN_OR_RETURN(std::string dir, ModelInputDir(options));
   std::vector<std::string> paths = {dir};
+  if (options.synthetic.empty() && IsGgufModelPath(options.model)) return paths;
   for (const char* file : {"model.safetensors", "config.json", "vocab.json", "merges.txt"}) {
     paths.push_back((fs::path(dir) / file).string());
   }
@@ -118,10 +122,11 @@ Result<LoadedModel> LoadModel(const ModelOptions& options, ThreadPool& pool) {
     return loaded;
   }
   loaded.shipped = options.model.empty();
+  if (IsGgufModelPath(options.model)) return LoadGgufModel(options, pool);
   std::error_code ec;
   if (!fs::is_directory(loaded.dir, ec)) {
     return Status::Error(loaded.dir + ": not a model folder (expected a directory with config.json, "
-                                      "model.safetensors, vocab.json and merges.txt)");
+                                      "model.safetensors, vocab.json and merges.txt, or a .gguf file)");
   }
   loaded.name = loaded.dir;
   LoadOptions load_options;

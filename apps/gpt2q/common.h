@@ -49,7 +49,7 @@ inline constexpr uint64_t kSyntheticSeed = 1234;
 Result<std::string> FindDataDir();
 
 struct ModelOptions {
-  std::string model;      // a Hugging Face folder; empty = the shipped model
+  std::string model;      // a Hugging Face folder or a .gguf file; empty = the shipped model
   std::string synthetic;  // gpt2, gpt2-medium, gpt2-large or gpt2-xl
   bool allow_nonfinite = false;  // load weights holding NaN/Inf (with a warning on stderr)
 };
@@ -60,7 +60,8 @@ void AddModelOptions(CLI::App* cmd, ModelOptions* options);
 
 struct LoadedModel {
   std::string name;  // the folder, or "synthetic:NAME"
-  std::string dir;   // the folder the tokenizer came from
+  std::string dir;   // the folder the tokenizer came from (a .gguf: the file)
+  std::string gguf;  // the .gguf file loaded; empty for a folder and --synthetic
   std::unique_ptr<GPT2> model;
   std::unique_ptr<Tokenizer> tokenizer;
   // What a gpt2q quantized checkpoint records about itself (method spec,

@@ -21,6 +21,13 @@ namespace gpt2q {
 Fp16Matrix::Fp16Matrix(AlignedBuffer halves, int64_t rows, int64_t cols)
     : WeightMatrix(rows, cols), halves_(std::move(halves)) {
   GPT2Q_CHECK(static_cast<int64_t>(halves_.size()) >= rows * cols * 2);
+  data_ = halves_.as<uint16_t>();
+}
+
+Fp16Matrix::Fp16Matrix(const uint16_t* halves, int64_t rows, int64_t cols,
+                       std::shared_ptr<const void> owner)
+    : WeightMatrix(rows, cols), data_(halves), owner_(std::move(owner)) {
+  GPT2Q_CHECK(halves != nullptr);
 }
 
 void Fp16Matrix::DecodeRows(int64_t row0, int64_t count, float* out) const {

@@ -1,6 +1,8 @@
 // Fp16Matrix: IEEE binary16 weights [rows = out, cols = in], row-major.
 #pragma once
 
+#include <memory>
+
 #include "core/aligned_buffer.h"
 #include "formats/format.h"
 #include "formats/weight_matrix.h"
@@ -13,6 +15,9 @@ class Fp16Matrix : public WeightMatrix {
  public:
   // Holds `halves` (rows · cols binary16 values, row-major [out, in]).
   Fp16Matrix(AlignedBuffer halves, int64_t rows, int64_t cols);
+  // Views rows · cols halves at `halves` (not owned: `owner` keeps them
+  // alive, e.g. a mapped GGUF file), used in place.
+  Fp16Matrix(const uint16_t* halves, int64_t rows, int64_t cols, std::shared_ptr<const void> owner);
 
   std::string format() const override { return "fp16"; }
   // n ≤ kGemvTokens: each row's halves are streamed once and dotted with every
@@ -23,13 +28,15 @@ class Fp16Matrix : public WeightMatrix {
   // One part "halves", F16 [rows, cols].
   StoredMatrix Store() const override;
 
-  const uint16_t* data() const { return halves_.as<uint16_t>(); }
+  const uint16_t* data() const { return data_; }
 
   static constexpr int64_t kGemvTokens = 4;
 
  private:
   void DecodeRows(int64_t row0, int64_t count, float* out) const;
   AlignedBuffer halves_;
+  const uint16_t* data_;               // halves_, or a view kept alive by owner_
+  std::shared_ptr<const void> owner_;
 };
 
 }  // namespace gpt2q

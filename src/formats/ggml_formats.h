@@ -38,6 +38,10 @@ class GgmlMatrix : public WeightMatrix {
  public:
   // `data` holds rows · (cols / block_values) blocks, row after row.
   GgmlMatrix(GgmlType type, int64_t rows, int64_t cols, AlignedBuffer data);
+  // Views rows · (cols / block_values) blocks at `data` (not owned: `owner`
+  // keeps them alive, e.g. a mapped GGUF file), used in place.
+  GgmlMatrix(GgmlType type, int64_t rows, int64_t cols, const uint8_t* data,
+             std::shared_ptr<const void> owner);
 
   std::string format() const override;
   // Quantizes each row of x to 8-bit blocks (ActQ8, or ActQ8K for the K-quants)
@@ -53,7 +57,7 @@ class GgmlMatrix : public WeightMatrix {
 
   GgmlType type() const { return info_.type; }
   int64_t row_bytes() const { return row_bytes_; }
-  const uint8_t* row_data(int64_t row) const { return data_.data() + row * row_bytes_; }
+  const uint8_t* row_data(int64_t row) const { return data_ + row * row_bytes_; }
 
  private:
   // Quantizes the n rows of x into act (n · act_row_bytes()).
@@ -62,7 +66,9 @@ class GgmlMatrix : public WeightMatrix {
 
   const GgmlTypeInfo& info_;
   int64_t row_bytes_;
-  AlignedBuffer data_;
+  const uint8_t* data_;                // the blocks: owned_ or a view kept alive by owner_
+  AlignedBuffer owned_;
+  std::shared_ptr<const void> owner_;
 };
 
 // Quantizes w [rows, cols] with ggml's reference quantizer of `type`; the rows

@@ -51,10 +51,18 @@ constexpr int64_t kTokenTile = 64;
 const GgmlTypeInfo& GetGgmlTypeInfo(GgmlType type) { return kInfos[static_cast<int>(type)]; }
 
 GgmlMatrix::GgmlMatrix(GgmlType type, int64_t rows, int64_t cols, AlignedBuffer data)
-    : WeightMatrix(rows, cols), info_(GetGgmlTypeInfo(type)), data_(std::move(data)) {
+    : WeightMatrix(rows, cols), info_(GetGgmlTypeInfo(type)), owned_(std::move(data)) {
   GPT2Q_CHECK(cols % info_.block_values == 0);
   row_bytes_ = cols / info_.block_values * info_.block_bytes;
-  GPT2Q_CHECK(static_cast<int64_t>(data_.size()) == rows * row_bytes_);
+  GPT2Q_CHECK(static_cast<int64_t>(owned_.size()) == rows * row_bytes_);
+  data_ = owned_.data();
+}
+
+GgmlMatrix::GgmlMatrix(GgmlType type, int64_t rows, int64_t cols, const uint8_t* data,
+                       std::shared_ptr<const void> owner)
+    : WeightMatrix(rows, cols), info_(GetGgmlTypeInfo(type)), data_(data), owner_(std::move(owner)) {
+  GPT2Q_CHECK(cols % info_.block_values == 0 && data != nullptr);
+  row_bytes_ = cols / info_.block_values * info_.block_bytes;
 }
 
 std::string GgmlMatrix::format() const { return std::string(info_.name); }
@@ -169,7 +177,7 @@ Result<std::unique_ptr<WeightMatrix>> QuantizeGgml(GgmlType type, const float* w
 
 StoredMatrix GgmlMatrix::Store() const {
   StoredMatrix stored;
-  stored.parts.push_back(MakePart("blocks", "U8", {rows(), row_bytes_}, data_.data(), rows() * row_bytes_));
+  stored.parts.push_back(MakePart("blocks", "U8", {rows(), row_bytes_}, data_, rows() * row_bytes_));
   return stored;
 }
 

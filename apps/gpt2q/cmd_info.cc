@@ -24,7 +24,10 @@ Status RunInfo(const InfoArgs& args) {
     int64_t tensors = 0, params = 0, bytes = 0;
   };
   std::map<std::string, Tally> per_format;
-  ForEachMatrix(weights, [&](const std::string&, ParamKind, std::shared_ptr<WeightMatrix>& m) {
+  nlohmann::json tensors = nlohmann::json::array();  // per matrix: name, format, [rows, cols], bytes
+  ForEachMatrix(weights, [&](const std::string& name, ParamKind, std::shared_ptr<WeightMatrix>& m) {
+    tensors.push_back({{"name", name}, {"format", m->format()}, {"shape", {m->rows(), m->cols()}},
+                       {"bytes", m->StoredBytes()}});
     Tally& f = per_format[m->format()];
     ++f.tensors;
     f.params += m->rows() * m->cols();
@@ -61,6 +64,7 @@ Status RunInfo(const InfoArgs& args) {
                {"head_tied", weights.head_tied()},
                {"recorded_quant", recorded},
                {"matrices", formats},
+               {"tensors", tensors},
                {"vectors", {{"tensors", vectors.tensors}, {"parameters", vectors.params},
                             {"bytes", vectors.bytes}, {"format", "fp32"}}},
                {"weights_bytes", total_bytes},
@@ -83,6 +87,13 @@ Status RunInfo(const InfoArgs& args) {
   for (const auto& [name, f] : per_format) {
     fmt::print("             {:<8} {:>8} {:>14} {:>14}  ({})\n", name, f.tensors, f.params, f.bytes,
                FormatBytes(f.bytes));
+  }
+  if (loaded.recorded) {  // a quantized checkpoint (gpt2q's own, or hf-bnb): each matrix
+    for (const nlohmann::json& t : tensors) {
+      fmt::print("tensor       {:<24} {:<10} {:>6}x{:<6} {:>12} bytes\n", t["name"].get<std::string>(),
+                 t["format"].get<std::string>(), t["shape"][0].get<int64_t>(), t["shape"][1].get<int64_t>(),
+                 t["bytes"].get<int64_t>());
+    }
   }
   fmt::print("             {:<8} {:>8} {:>14} {:>14}  ({}, biases/LayerNorms/wpe)\n", "fp32",
              vectors.tensors, vectors.params, vectors.bytes, FormatBytes(vectors.bytes));

@@ -10,6 +10,7 @@
 #include "core/timer.h"
 #include "io/staged_output.h"
 #include "model/checkpoint.h"
+#include "model/hf_bnb_writer.h"
 #include "model/quantized_checkpoint.h"
 #include "quant_options.h"
 
@@ -23,6 +24,7 @@ struct QuantizeArgs {
   std::string out;
   bool force = false;
   bool stats = false;
+  std::string export_format;  // "" = gpt2q's own checkpoint
 };
 
 void PrintStats(const QuantizeReport& report) {
@@ -46,15 +48,37 @@ Status RunQuantize(const QuantizeArgs& args) {
   GPT2Q_ASSIGN_OR_RETURN(staging.inputs, ModelInputPaths(args.model));
   staging.force = args.force;
   GPT2Q_ASSIGN_OR_RETURN(StagedOutput staged, StagedOutput::Begin(args.out, staging));
+  const bool hf_bnb = args.export_format == "hf-bnb";
+  QuantOptions quant = args.quant;
+  if (hf_bnb) {
+    // transformers quantizes every block linear and keeps the tied embedding/head in float16.
+    const std::string method = quant.quant.substr(0, quant.quant.find(':'));
+    if (method != "llm-int8" && method != "nf4" && method != "fp4") {
+      return Status::Error("--export hf-bnb: expected --quant llm-int8, nf4 or fp4 (what bitsandbytes "
+                           "stores), got '" + quant.quant + "'");
+    }
+    if ((quant.scope != "linear" && quant.scope != "no-lm-head") || !quant.include.empty() ||
+        !quant.skip.empty() || mode != QuantMode::kPacked) {
+      return Status::Error("--export hf-bnb: quantizes every block linear in packed mode and keeps the "
+                           "embedding/head in float16, as transformers does: expected --scope linear or "
+                           "no-lm-head, no --include/--skip, --mode packed");
+    }
+    quant.scope = "no-lm-head";
+  }
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
+  // transformers casts every weight to float16 before bitsandbytes quantizes it.
+  if (hf_bnb) GPT2Q_RETURN_IF_ERROR(RoundWeightsToFp16(loaded.model->mutable_weights()));
   GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
-                         ApplyQuantOptions(args.quant, loaded, *pool, CalibrationSourceOf(loaded)));
+                         ApplyQuantOptions(quant, loaded, *pool, CalibrationSourceOf(loaded)));
 
   Stopwatch write_watch;
   const ModelWeights& weights = loaded.model->weights();
   const std::string& dir = staged.staging_path();
   std::string layout;
-  if (mode == QuantMode::kSimulate) {
+  if (hf_bnb) {
+    GPT2Q_RETURN_IF_ERROR(SaveHfBnbCheckpoint(weights, dir));
+    layout = "Hugging Face transformers + bitsandbytes (fp16 weights quantized; the rest float16)";
+  } else if (mode == QuantMode::kSimulate) {
     // Simulated weights are fp32 values: an ordinary Hugging Face checkpoint.
     GPT2Q_RETURN_IF_ERROR(SaveCheckpoint(weights, dir, Dtype::kF32, /*prefixed_names=*/false));
     layout = "plain fp32 (simulate mode: dequantized weights, no memory saved)";
@@ -73,7 +97,7 @@ Status RunQuantize(const QuantizeArgs& args) {
   if (args.common.json) {
     nlohmann::json out = {{"model", loaded.name},
                           {"out", args.out},
-                          {"layout", mode == QuantMode::kSimulate ? "fp32" : "gpt2q-quantized"},
+                          {"layout", hf_bnb ? "hf-bnb" : mode == QuantMode::kSimulate ? "fp32" : "gpt2q-quantized"},
                           {"file_bytes", file_bytes},
                           {"write_s", write_s},
                           {"threads", args.common.threads}};
@@ -110,6 +134,10 @@ Command AddQuantizeCommand(CLI::App& app) {
   cmd->add_flag("--force", args->force,
                 "replace an existing non-empty --out folder; the old one stays until the new one is complete");
   cmd->add_flag("--stats", args->stats, "per-tensor MSE, SQNR (dB) and max abs error");
+  cmd->add_option("--export", args->export_format,
+                  "write another layout: hf-bnb = transformers + bitsandbytes (--quant llm-int8, nf4 or "
+                  "fp4; every block linear quantized from its fp16 weight, the rest stored float16)")
+      ->check(CLI::IsMember({"hf-bnb"}));
   AddCommonOptions(cmd, &args->common);
   return {cmd, [args] { return RunQuantize(*args); }};
 }

@@ -1,0 +1,474 @@
+// The transformers + bitsandbytes layout: the independent fixtures load into
+// llm-int8 / nf4 without re-quantizing, gpt2q's export matches their layout and
+// loads back bit-identically, and malformed folders give one clear error each.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/half.h"
+#include "formats/bnb4.h"
+#include "formats/llm_int8.h"
+#include "kernels/blas.h"
+#include "model/checkpoint.h"
+#include "model/gpt2.h"
+#include "model/hf_bnb_layout.h"
+#include "model/hf_bnb_reader.h"
+#include "model/hf_bnb_writer.h"
+#include "quant/quantize_model.h"
+
+namespace gpt2q {
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kFp32Dir = std::string(GPT2Q_DATA_DIR) + "/gpt2-tiny-shakespeare";
+const std::string kFixtures = std::string(GPT2Q_SHARED_DIR) + "/fixtures/hf-bnb/";
+const std::string kInt8 = kFixtures + "gpt2-tiny-shakespeare-bnb-int8";
+const std::string kNf4 = kFixtures + "gpt2-tiny-shakespeare-bnb-nf4";
+const std::string kNf4Dq = kFixtures + "gpt2-tiny-shakespeare-bnb-nf4-dq";
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A fresh folder under the temp dir, removed by the destructor.
+struct TempDir {
+  explicit TempDir(const std::string& tag)
+      : path((fs::temp_directory_path() / ("gpt2q_hfbnb_" + tag + "_" + std::to_string(getpid()))).string()) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string path;
+};
+
+// Returns the logits [32, n_vocab] of a fixed 32-token sequence.
+std::vector<float> Logits(const GPT2& model, ThreadPool& pool) {
+  std::vector<int32_t> tokens(32);
+  for (int i = 0; i < 32; ++i) tokens[i] = (i * 37 + 11) % static_cast<int32_t>(model.config().n_vocab);
+  KVCache cache(model.config(), 1, 32);
+  std::vector<float> logits(32 * model.config().n_vocab);
+  model.Forward(tokens.data(), 1, 32, cache, LogitsMode::kAll, logits.data(), pool);
+  return logits;
+}
+
+// The fp32 fixture rounded to fp16 and quantized by `spec` on every block
+// linear: the model an hf-bnb export writes.
+ModelWeights QuantizedForExport(const std::string& spec_text, ThreadPool& pool) {
+  auto w = LoadCheckpoint(kFp32Dir);
+  EXPECT_TRUE(w.ok()) << w.message();
+  EXPECT_TRUE(RoundWeightsToFp16(*w).ok());
+  auto spec = ParseQuantSpec(spec_text);
+  EXPECT_TRUE(spec.ok()) << spec.message();
+  auto scope = MakeScope("no-lm-head", {}, {}, w->config.n_layer);
+  EXPECT_TRUE(scope.ok()) << scope.message();
+  auto report = QuantizeModel(*w, *spec, *scope, QuantMode::kPacked, pool);
+  EXPECT_TRUE(report.ok()) << report.message();
+  return std::move(w).value();
+}
+
+TEST(HfBnbReadTest, FixturesLoadIntoBitsandbytesFormats) {
+  struct Case {
+    std::string dir, format, quant;
+  };
+  for (const Case& c : {Case{kInt8, "llm-int8", "llm-int8:threshold=6"},
+                        Case{kNf4, "nf4", "nf4:block=64,double=0"},
+                        Case{kNf4Dq, "nf4", "nf4:block=64,double=1"}}) {
+    SCOPED_TRACE(c.dir);
+    auto w = LoadCheckpoint(c.dir);
+    ASSERT_TRUE(w.ok()) << w.message();
+    EXPECT_TRUE(w->head_tied());
+    ForEachMatrix(*w, [&](const std::string& name, ParamKind kind, std::shared_ptr<WeightMatrix>& m) {
+      EXPECT_EQ(m->format(), kind == ParamKind::kLinear ? c.format : "fp32") << name;
+    });
+    auto info = HfBnbCheckpointInfo(c.dir + "/config.json", *w);
+    ASSERT_TRUE(info.ok()) << info.message();
+    ASSERT_TRUE(info->has_value());
+    EXPECT_EQ((*info)->quant, c.quant);
+    EXPECT_EQ((*info)->scope, "hf-bnb");
+    // Unquantized parameters are the stored fp16 values.
+    auto file = SafetensorsFile::Open(c.dir + "/model.safetensors");
+    ASSERT_TRUE(file.ok());
+    const TensorView* ln = (*file)->Find("transformer.h.1.ln_2.bias");
+    ASSERT_NE(ln, nullptr);
+    for (int64_t i = 0; i < 128; ++i) {
+      uint16_t h;
+      std::memcpy(&h, ln->data + 2 * i, 2);
+      ASSERT_EQ(w->blocks[1].ln_2_bias.data[i], Fp16ToFloat(h));
+    }
+  }
+}
+
+// Dequantizes row `row` of h.2.mlp.c_fc straight from the fixture's tensors
+// with the formulas of its README: quant_map[code]·absmax, a nested absmax
+// being fl32(fl32(nested_quant_map[q]·nested_absmax) + offset).
+std::vector<float> DequantizeFromFile(const std::string& dir, int64_t row, int64_t cols) {
+  auto file = SafetensorsFile::Open(dir + "/model.safetensors");
+  EXPECT_TRUE(file.ok());
+  const std::string m = "transformer.h.2.mlp.c_fc.";
+  auto f32 = [&](const std::string& name, int64_t i) {
+    float v;
+    std::memcpy(&v, (*file)->Find(name)->data + 4 * i, 4);
+    return v;
+  };
+  std::vector<float> out(cols);
+  const uint8_t* codes = (*file)->Find(m + "weight")->data;
+  const TensorView* absmax = (*file)->Find(m + "weight.absmax");
+  const TensorView* state = (*file)->Find(m + "weight.quant_state.bitsandbytes__nf4");
+  auto s = ParseBnb4QuantState("test", state->data, state->nbytes);
+  EXPECT_TRUE(s.ok()) << s.message();
+  for (int64_t c = 0; c < cols; ++c) {
+    const int64_t k = row * cols + c;
+    const int code = k % 2 == 0 ? codes[k / 2] >> 4 : codes[k / 2] & 0xF;
+    const int64_t b = k / 64;
+    float a;
+    if (absmax->dtype == Dtype::kU8) {
+      volatile float scaled = f32(m + "weight.nested_quant_map", absmax->data[b]) * f32(m + "weight.nested_absmax", b / 256);
+      a = scaled + s->nested_offset;
+    } else {
+      a = f32(m + "weight.absmax", b);
+    }
+    out[c] = f32(m + "weight.quant_map", code) * a;
+  }
+  return out;
+}
+
+TEST(HfBnbReadTest, DequantizedRowsEqualTheFixtureFormulas) {
+  for (const std::string& dir : {kInt8, kNf4, kNf4Dq}) {
+    SCOPED_TRACE(dir);
+    auto w = LoadCheckpoint(dir);
+    ASSERT_TRUE(w.ok()) << w.message();
+    const WeightMatrix& fc = *w->blocks[2].mlp_c_fc;  // [512, 128]
+    if (const auto* int8 = dynamic_cast<const LlmInt8Matrix*>(&fc)) {
+      // llm-int8 keeps the stored CB and SCB as they are.
+      auto file = SafetensorsFile::Open(dir + "/model.safetensors");
+      ASSERT_TRUE(file.ok());
+      const auto* cb = reinterpret_cast<const int8_t*>((*file)->Find("transformer.h.2.mlp.c_fc.weight")->data);
+      const auto* scb = reinterpret_cast<const float*>((*file)->Find("transformer.h.2.mlp.c_fc.SCB")->data);
+      for (int64_t r = 0; r < 512; ++r) {
+        ASSERT_EQ(FloatToBits(int8->Scale(r, 0)), FloatToBits(scb[r])) << r;
+        for (int64_t c = 0; c < 128; ++c) ASSERT_EQ(int8->Code(r, c), cb[r * 128 + c]) << r << "," << c;
+      }
+      continue;
+    }
+    std::vector<float> row(128);
+    for (int64_t r : {0, 1, 255, 511}) {
+      fc.DequantizeRow(r, row.data());
+      const std::vector<float> expected = DequantizeFromFile(dir, r, 128);
+      for (int64_t c = 0; c < 128; ++c) ASSERT_EQ(FloatToBits(row[c]), FloatToBits(expected[c])) << r << "," << c;
+    }
+  }
+}
+
+// Every tensor's name, dtype and shape.
+std::map<std::string, std::pair<std::string, std::vector<int64_t>>> Layout(const SafetensorsFile& f) {
+  std::map<std::string, std::pair<std::string, std::vector<int64_t>>> out;
+  for (const TensorView& t : f.tensors()) out[t.name] = {DtypeName(t.dtype), t.shape};
+  return out;
+}
+
+// Exports the fp32 fixture with `spec` and compares with the independent
+// fixture `dir`: names, dtypes, shapes, quant-state keys and values,
+// quantization_config; returns how many tensor bytes differ.
+int64_t ExpectSameLayout(const std::string& spec, const std::string& dir) {
+  SCOPED_TRACE(spec);
+  ThreadPool pool(2);
+  ModelWeights w = QuantizedForExport(spec, pool);
+  TempDir out("layout");
+  Status saved = SaveHfBnbCheckpoint(w, out.path);
+  EXPECT_TRUE(saved.ok()) << saved.message();
+  auto ours = SafetensorsFile::Open(out.path + "/model.safetensors");
+  auto theirs = SafetensorsFile::Open(dir + "/model.safetensors");
+  EXPECT_TRUE(ours.ok() && theirs.ok());
+  if (!ours.ok() || !theirs.ok()) return -1;
+  EXPECT_EQ(Layout(**ours), Layout(**theirs));
+  EXPECT_EQ((*ours)->metadata(), (*theirs)->metadata());
+  int64_t differing = 0;
+  for (const TensorView& t : (*theirs)->tensors()) {
+    const TensorView* o = (*ours)->Find(t.name);
+    if (o == nullptr || o->nbytes != t.nbytes) continue;
+    if (t.name.find(".quant_state.") != std::string::npos) {
+      const nlohmann::json a = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(o->data), o->nbytes));
+      const nlohmann::json b = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(t.data), t.nbytes));
+      EXPECT_EQ(a, b) << t.name;
+      // Same text, byte for byte: key order, separators and float repr.
+      EXPECT_EQ(std::memcmp(o->data, t.data, t.nbytes), 0) << t.name;
+      continue;
+    }
+    for (int64_t i = 0; i < t.nbytes; ++i) differing += o->data[i] != t.data[i];
+  }
+  const nlohmann::json config_ours = nlohmann::json::parse(ReadText(out.path + "/config.json"));
+  const nlohmann::json config_theirs = nlohmann::json::parse(ReadText(dir + "/config.json"));
+  EXPECT_EQ(config_ours["quantization_config"], config_theirs["quantization_config"]);
+  EXPECT_EQ(config_ours["torch_dtype"], config_theirs["torch_dtype"]);
+  EXPECT_EQ(config_ours["tie_word_embeddings"], config_theirs["tie_word_embeddings"]);
+  return differing;
+}
+
+TEST(HfBnbWriteTest, ExportHasTheFixturesLayout) {
+  UseSingleThreadedBlas();
+  // 4-bit: quantized from the same fp16 weights by bitsandbytes' arithmetic,
+  // every byte agrees (codes, absmax, nested codes, maps, fp16 tensors).
+  EXPECT_EQ(ExpectSameLayout("nf4", kNf4), 0);
+  EXPECT_EQ(ExpectSameLayout("nf4:double=1", kNf4Dq), 0);
+  // 8-bit: gpt2q's llm-int8 scales by the correctly rounded 127/SCB; the
+  // fixture by fl32(127·fl32(1/SCB)) (the GPU's __fdividef): its README
+  // counts 69 CB values that differ for that reason.
+  const int64_t int8_diff = ExpectSameLayout("llm-int8", kInt8);
+  EXPECT_GE(int8_diff, 0);
+  EXPECT_LE(int8_diff, 69);
+}
+
+TEST(HfBnbWriteTest, ExportLoadsBackBitIdentical) {
+  UseSingleThreadedBlas();
+  ThreadPool pool(2);
+  for (const std::string spec : {"llm-int8", "llm-int8:threshold=0", "nf4", "nf4:double=1", "fp4",
+                                 "fp4:double=1,block=128"}) {
+    SCOPED_TRACE(spec);
+    ModelWeights w = QuantizedForExport(spec, pool);
+    TempDir out("roundtrip");
+    Status saved = SaveHfBnbCheckpoint(w, out.path);
+    ASSERT_TRUE(saved.ok()) << saved.message();
+    auto loaded = LoadCheckpoint(out.path);
+    ASSERT_TRUE(loaded.ok()) << loaded.message();
+    std::vector<std::string> formats_a, formats_b;
+    ForEachMatrix(w, [&](const std::string&, ParamKind, std::shared_ptr<WeightMatrix>& m) {
+      formats_a.push_back(m->format() + " " + std::to_string(m->StoredBytes()));
+    });
+    ForEachMatrix(*loaded, [&](const std::string&, ParamKind, std::shared_ptr<WeightMatrix>& m) {
+      formats_b.push_back(m->format() + " " + std::to_string(m->StoredBytes()));
+    });
+    EXPECT_EQ(formats_a, formats_b);
+    GPT2 original(std::move(w)), reloaded(std::move(loaded).value());
+    const std::vector<float> a = Logits(original, pool), b = Logits(reloaded, pool);
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+  }
+}
+
+TEST(HfBnbWriteTest, RefusesWhatTheLayoutCannotHold) {
+  ThreadPool pool(2);
+  TempDir out("refuse");
+  {
+    auto w = LoadCheckpoint(kFp32Dir);  // not rounded to fp16, nothing quantized
+    ASSERT_TRUE(w.ok());
+    Status s = SaveHfBnbCheckpoint(*w, out.path);
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("is not an fp16 value"), std::string::npos) << s.message();
+  }
+  {
+    ModelWeights w = QuantizedForExport("q4_0", pool);
+    Status s = SaveHfBnbCheckpoint(w, out.path);
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("expected llm-int8, nf4 or fp4"), std::string::npos) << s.message();
+  }
+  {
+    auto w = LoadCheckpoint(kFp32Dir);
+    ASSERT_TRUE(RoundWeightsToFp16(*w).ok());
+    auto spec = ParseQuantSpec("nf4");
+    auto scope = MakeScope("linear", {}, {}, w->config.n_layer);  // the tied head too
+    ASSERT_TRUE(QuantizeModel(*w, *spec, *scope, QuantMode::kPacked, pool).ok());
+    Status s = SaveHfBnbCheckpoint(*w, out.path);
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("wte.weight"), std::string::npos) << s.message();
+    EXPECT_NE(RoundWeightsToFp16(*w).message().find("already quantized"), std::string::npos);
+  }
+}
+
+TEST(HfBnbLayoutTest, PythonFloatRepr) {
+  EXPECT_EQ(PythonFloatRepr(0.08946450799703598), "0.08946450799703598");
+  EXPECT_EQ(PythonFloatRepr(static_cast<double>(0.1f)), "0.10000000149011612");
+  EXPECT_EQ(PythonFloatRepr(6.0), "6.0");
+  EXPECT_EQ(PythonFloatRepr(1e-5), "1e-05");
+  EXPECT_EQ(PythonFloatRepr(1.5e-5), "1.5e-05");
+  EXPECT_EQ(PythonFloatRepr(0.0001), "0.0001");
+  EXPECT_EQ(PythonFloatRepr(123456.5), "123456.5");
+  EXPECT_EQ(PythonFloatRepr(1e16), "1e+16");
+  EXPECT_EQ(PythonFloatRepr(-2.5e-7), "-2.5e-07");
+  EXPECT_EQ(PythonFloatRepr(0.0), "0.0");
+}
+
+// ---- Malformed folders: one clear error each -------------------------------
+
+// A tensor to write into a mutated copy of a fixture.
+struct Tensor {
+  Dtype dtype;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;
+};
+using Tensors = std::map<std::string, Tensor>;
+
+// Copies fixture `dir` into a temp folder with `mutate` applied to its tensors
+// and `mutate_config` to its config.json, loads it and returns the error.
+std::string LoadError(const std::string& dir, const std::function<void(Tensors&)>& mutate,
+                      const std::function<void(nlohmann::json&)>& mutate_config = {}) {
+  auto file = SafetensorsFile::Open(dir + "/model.safetensors");
+  EXPECT_TRUE(file.ok());
+  Tensors tensors;
+  for (const TensorView& t : (*file)->tensors()) {
+    tensors[t.name] = {t.dtype, t.shape, std::vector<uint8_t>(t.data, t.data + t.nbytes)};
+  }
+  mutate(tensors);
+  TempDir out("bad");
+  std::vector<TensorToWrite> list;
+  for (const auto& [name, t] : tensors) {
+    list.push_back({name, t.dtype, t.shape, t.bytes.data(), static_cast<int64_t>(t.bytes.size())});
+  }
+  EXPECT_TRUE(WriteSafetensors(out.path + "/model.safetensors", list, {{"format", "pt"}}).ok());
+  nlohmann::json config = nlohmann::json::parse(ReadText(dir + "/config.json"));
+  if (mutate_config) mutate_config(config);
+  std::ofstream(out.path + "/config.json") << config.dump(2);
+  auto w = LoadCheckpoint(out.path);
+  EXPECT_FALSE(w.ok()) << "loaded a malformed folder";
+  return w.ok() ? "" : w.message();
+}
+
+std::vector<uint8_t> Bytes(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
+
+#define EXPECT_MENTIONS(message, text) \
+  EXPECT_NE((message).find(text), std::string::npos) << "missing '" << (text) << "' in: " << (message)
+
+const std::string kC = "transformer.h.1.attn.c_proj.";  // a [128, 128] linear
+
+TEST(HfBnbMalformedTest, MissingOrMismatchedInt8Parts) {
+  std::string e = LoadError(kInt8, [](Tensors& t) { t.erase(kC + "SCB"); });
+  EXPECT_MENTIONS(e, "model.safetensors: tensor '" + kC + "weight' is int8 but 'h.1.attn.c_proj.SCB'");
+  e = LoadError(kInt8, [](Tensors& t) { t.erase(kC + "weight"); });
+  EXPECT_MENTIONS(e, "tensor '" + kC + "SCB': an 8-bit part of 'h.1.attn.c_proj', whose weight is missing");
+  e = LoadError(kInt8, [](Tensors& t) { t[kC + "SCB"].shape = {64, 2}; });
+  EXPECT_MENTIONS(e, "tensor '" + kC + "SCB': shape: expected [128], got [64, 2]");
+  e = LoadError(kInt8, [](Tensors& t) { t[kC + "weight"].dtype = Dtype::kU8; });
+  EXPECT_MENTIONS(e, "tensor '" + kC + "weight': dtype: expected I8, got U8");
+  e = LoadError(kInt8, [](Tensors& t) {
+    Tensor& w = t[kC + "weight"];
+    w.shape = {64, 256};
+  });
+  EXPECT_MENTIONS(e, "tensor '" + kC + "weight': shape: expected [128, 128], got [64, 256]");
+  e = LoadError(kInt8, [](Tensors& t) { t[kC + "weight_format"].bytes = {2}; });
+  EXPECT_MENTIONS(e, "tensor '" + kC + "weight_format': value: expected 0");
+  e = LoadError(kInt8, [](Tensors& t) {
+    Tensor& scb = t[kC + "SCB"];
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::memcpy(scb.bytes.data() + 8, &nan, 4);
+  });
+  EXPECT_MENTIONS(e, "tensor '" + kC + "SCB' has 1 non-finite value");
+}
+
+TEST(HfBnbMalformedTest, MissingOrMismatchedFourBitParts) {
+  std::string e = LoadError(kNf4, [](Tensors& t) { t.erase(kC + "weight.absmax"); });
+  EXPECT_MENTIONS(e, "tensor '" + kC + "weight': missing '" + kC + "weight.absmax'");
+  e = LoadError(kNf4, [](Tensors& t) { t.erase(kC + "weight.quant_state.bitsandbytes__nf4"); });
+  EXPECT_MENTIONS(e, "tensor '" + kC + "weight': missing its quant state");
+  e = LoadError(kNf4, [](Tensors& t) { t.erase(kC + "weight"); });
+  EXPECT_MENTIONS(e, "a 4-bit part of 'h.1.attn.c_proj', whose weight is missing");
+  e = LoadError(kNf4, [](Tensors& t) { t[kC + "weight.absmax"].dtype = Dtype::kI32; });
+  EXPECT_MENTIONS(e, "tensor '" + kC + "weight.absmax': dtype: expected F32, got I32");
+  e = LoadError(kNf4, [](Tensors& t) { t[kC + "weight"].shape = {8192}; });
+  EXPECT_MENTIONS(e, "tensor '" + kC + "weight': shape: expected [8192, 1], got [8192]");
+  e = LoadError(kNf4, [](Tensors& t) { t[kC + "weight.quant_map"].bytes[5] ^= 1; });
+  EXPECT_MENTIONS(e, "tensor '" + kC + "weight.quant_map': value 1: expected the NF4 value");
+  e = LoadError(kNf4, [](Tensors& t) {
+    t[kC + "weight.quant_state.bitsandbytes__fp4"] = t[kC + "weight.quant_state.bitsandbytes__nf4"];
+    t.erase(kC + "weight.quant_state.bitsandbytes__nf4");
+  });
+  EXPECT_MENTIONS(e, "quant_state.bitsandbytes__fp4': quant_type: expected \"fp4\" (the tensor's name), got \"nf4\"");
+  e = LoadError(kNf4, [](Tensors& t) { t[kC + "weight.extra"] = t[kC + "weight.quant_map"]; });
+  EXPECT_MENTIONS(e, "unknown tensor '" + kC + "weight.extra'");
+  // Double quantization: nested parts and the nested state go together.
+  e = LoadError(kNf4Dq, [](Tensors& t) { t.erase(kC + "weight.nested_absmax"); });
+  EXPECT_MENTIONS(e, "missing '" + kC + "weight.nested_absmax' (the quant state says double quantization)");
+  e = LoadError(kNf4Dq, [](Tensors& t) { t[kC + "weight.nested_quant_map"].bytes[40] ^= 4; });
+  EXPECT_MENTIONS(e, "weight.nested_quant_map': value 10: expected bitsandbytes' create_dynamic_map() value");
+  e = LoadError(kNf4Dq, [](Tensors& t) {
+    t[kC + "weight.quant_state.bitsandbytes__nf4"].bytes =
+        Bytes("{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": \"float16\", \"shape\": [128, 128]}");
+  });
+  EXPECT_MENTIONS(e, "tensor '" + kC + "weight.nested_absmax': double-quantization part, but the quant state");
+}
+
+TEST(HfBnbMalformedTest, BadQuantStateJson) {
+  auto with_state = [](const std::string& json) {
+    return LoadError(kNf4, [&](Tensors& t) { t[kC + "weight.quant_state.bitsandbytes__nf4"].bytes = Bytes(json); });
+  };
+  const std::string where = "tensor '" + kC + "weight.quant_state.bitsandbytes__nf4': ";
+  EXPECT_MENTIONS(with_state("{\"quant_type\": \"nf4\", \"blocksize\": 64,"), where + "expected the JSON object");
+  EXPECT_MENTIONS(with_state("{\"quant_type\": \"nf4\", \"dtype\": \"float16\", \"shape\": [128, 128]}"),
+                  where + "missing key 'blocksize'");
+  EXPECT_MENTIONS(with_state("{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": \"float16\", \"shape\": [128, 64]}"),
+                  where + "shape: expected [128, 128] ([out, in] of the config's h.1.attn.c_proj), got [128, 64]");
+  EXPECT_MENTIONS(with_state("{\"quant_type\": \"nf4\", \"blocksize\": 48, \"dtype\": \"float16\", \"shape\": [128, 128]}"),
+                  where + "blocksize: nf4: option block=48");
+  EXPECT_MENTIONS(with_state("{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": \"int8\", \"shape\": [128, 128]}"),
+                  where + "key 'dtype': expected \"float16\", \"float32\" or \"bfloat16\", got \"int8\"");
+  EXPECT_MENTIONS(with_state("{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": \"float16\", \"shape\": [128, 128], \"x\": 1}"),
+                  where + "unknown key 'x'");
+  EXPECT_MENTIONS(with_state("{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": \"float16\", \"shape\": [128, 128], "
+                             "\"nested_offset\": 0.5}"),
+                  where + "expected all of nested_blocksize, nested_dtype and nested_offset");
+  // blocksize 128 is valid, but then absmax has the wrong length.
+  EXPECT_MENTIONS(with_state("{\"quant_type\": \"nf4\", \"blocksize\": 128, \"dtype\": \"float16\", \"shape\": [128, 128]}"),
+                  "tensor '" + kC + "weight.absmax': shape: expected [128], got [256]");
+}
+
+TEST(HfBnbMalformedTest, BadQuantizationConfig) {
+  auto no_op = [](Tensors&) {};
+  std::string e = LoadError(kNf4, no_op, [](nlohmann::json& c) { c["quantization_config"]["quant_method"] = "gptq"; });
+  EXPECT_MENTIONS(e, "config.json: quantization_config: key 'quant_method': expected \"bitsandbytes\"");
+  e = LoadError(kNf4, no_op, [](nlohmann::json& c) { c["quantization_config"]["load_in_8bit"] = true; });
+  EXPECT_MENTIONS(e, "expected exactly one true, got both");
+  e = LoadError(kNf4, no_op, [](nlohmann::json& c) { c["quantization_config"]["bnb_4bit_quant_storage"] = "bfloat16"; });
+  EXPECT_MENTIONS(e, "key 'bnb_4bit_quant_storage': expected \"uint8\", got \"bfloat16\"");
+  e = LoadError(kInt8, no_op, [](nlohmann::json& c) { c["quantization_config"]["llm_int8_has_fp16_weight"] = true; });
+  EXPECT_MENTIONS(e, "key 'llm_int8_has_fp16_weight': expected false");
+  e = LoadError(kInt8, no_op, [](nlohmann::json& c) { c["dtype"] = "bfloat16"; });
+  EXPECT_MENTIONS(e, "keys 'dtype' and 'torch_dtype': expected the same value");
+  // An 8-bit config over 4-bit tensors: the int8 weight is not there.
+  e = LoadError(kNf4, no_op, [](nlohmann::json& c) {
+    c["quantization_config"]["load_in_8bit"] = true;
+    c["quantization_config"]["load_in_4bit"] = false;
+  });
+  EXPECT_MENTIONS(e, "expected I8, got U8");
+}
+
+TEST(HfBnbReadTest, AcceptsDtypeKeyAndNoWeightFormat) {
+  // transformers v5 writes `dtype` instead of `torch_dtype`; older bitsandbytes no weight_format.
+  auto file = SafetensorsFile::Open(kInt8 + "/model.safetensors");
+  ASSERT_TRUE(file.ok());
+  TempDir out("v5");
+  std::vector<TensorToWrite> list;
+  for (const TensorView& t : (*file)->tensors()) {
+    if (t.name.find("weight_format") != std::string::npos) continue;
+    list.push_back({t.name, t.dtype, t.shape, t.data, t.nbytes});
+  }
+  ASSERT_TRUE(WriteSafetensors(out.path + "/model.safetensors", list, {{"format", "pt"}}).ok());
+  nlohmann::json config = nlohmann::json::parse(ReadText(kInt8 + "/config.json"));
+  config.erase("torch_dtype");
+  config["dtype"] = "float16";
+  std::ofstream(out.path + "/config.json") << config.dump(2);
+  auto a = LoadCheckpoint(out.path);
+  ASSERT_TRUE(a.ok()) << a.message();
+  auto b = LoadCheckpoint(kInt8);
+  ASSERT_TRUE(b.ok()) << b.message();
+  std::vector<float> ra(512), rb(512);
+  a->blocks[3].mlp_c_proj->DequantizeRow(7, ra.data());
+  b->blocks[3].mlp_c_proj->DequantizeRow(7, rb.data());
+  EXPECT_EQ(ra, rb);
+  EXPECT_EQ(a->blocks[3].mlp_c_proj->format(), "llm-int8");
+}
+
+}  // namespace
+}  // namespace gpt2q

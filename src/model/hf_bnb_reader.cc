@@ -87,8 +87,8 @@ Status Reader::CheckTable(const TensorView& t, const float* expected, int64_t n,
     float v;
     std::memcpy(&v, t.data + 4 * i, 4);
     if (FloatToBits(v) != FloatToBits(expected[i])) {
-      return Error(t, "value " + std::to_string(i), std::string(what) + " " + std::to_string(expected[i]),
-                   std::to_string(v) + " (gpt2q's kernels use bitsandbytes' own table)");
+      return Error(t, "value " + std::to_string(i), std::string(what) + " " + PythonFloatRepr(expected[i]),
+                   PythonFloatRepr(v) + " (gpt2q's kernels use bitsandbytes' own table)");
     }
   }
   return OkStatus();
@@ -221,12 +221,14 @@ Status Reader::Read4bit(const Linear& l) {
     GPT2Q_RETURN_IF_ERROR(Check(*absmax, Dtype::kU8, {n_blocks}));
     GPT2Q_ASSIGN_OR_RETURN(const TensorView* nested, get("nested_absmax"));
     GPT2Q_RETURN_IF_ERROR(Check(*nested, Dtype::kF32, {n_nested}));
+    // The stored code is used as it is: create_dynamic_map's torch.linspace
+    // differs in the last bit between torch versions (44 of 256 entries of
+    // the fixtures' map differ from gpt2q's DynamicMap8()).
     GPT2Q_ASSIGN_OR_RETURN(const TensorView* nested_map, get("nested_quant_map"));
-    GPT2Q_RETURN_IF_ERROR(CheckTable(*nested_map, DynamicMap8().data(), 256,
-                                     "bitsandbytes' create_dynamic_map() value"));
+    GPT2Q_RETURN_IF_ERROR(Check(*nested_map, Dtype::kF32, {256}));
     Use(entry, "qabsmax", *absmax, {n_blocks});
     Use(entry, "nested_absmax", *nested, {n_nested});
-    out_.tensors.part_names.insert(nested_map->name);
+    Use(entry, "nested_map", *nested_map, {256});
     const float& offset = out_.offsets.emplace_back(state.nested_offset);
     entry.parts.parts["offset"] =
         StoredPartView{"F32", {1}, reinterpret_cast<const uint8_t*>(&offset), sizeof(float)};

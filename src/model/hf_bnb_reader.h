@@ -36,8 +36,8 @@ struct HfBnbTensors {
 // a quantized weight without its parts (SCB, absmax, quant_map, quant_state,
 // nested_*) or parts without it, a wrong dtype or shape, bad quant-state
 // JSON, a quant state whose type, shape or nesting disagrees with the
-// tensors, a quant_map / nested_quant_map that is not bitsandbytes' NF4/FP4 /
-// dynamic map (gpt2q's kernels use those tables), weight_format not 0 (row),
+// tensors, a quant_map that is not bitsandbytes' NF4/FP4 table (gpt2q's
+// kernels use those; nested_quant_map is used as stored), weight_format not 0 (row),
 // a tensor that is both bare and "transformer."-prefixed.
 Result<std::optional<HfBnbTensors>> ReadHfBnbTensors(const std::string& config_path,
                                                      const SafetensorsFile& file,

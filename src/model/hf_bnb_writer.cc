@@ -204,7 +204,8 @@ Status SaveHfBnbCheckpoint(const ModelWeights& weights, const std::string& dir) 
       const int64_t n_nested = static_cast<int64_t>(s.nested_absmax.size());
       writer.AddValues(w + "absmax", Dtype::kU8, {bnb4->n_blocks()}, s.qabsmax.data(), bnb4->n_blocks());
       writer.AddValues(w + "nested_absmax", Dtype::kF32, {n_nested}, s.nested_absmax.data(), n_nested);
-      writer.AddValues(w + "nested_quant_map", Dtype::kF32, {256}, DynamicMap8().data(), 256);
+      const float* map = s.nested_map.empty() ? DynamicMap8().data() : s.nested_map.data();
+      writer.AddValues(w + "nested_quant_map", Dtype::kF32, {256}, map, 256);
       state.nested = true;
       state.nested_offset = s.offset;
     } else {

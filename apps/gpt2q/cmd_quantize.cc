@@ -1,6 +1,7 @@
 // gpt2q quantize: quantize a model and write a folder gpt2q loads back and
 // evaluates bit-identically (packed mode), or a plain fp32 folder (simulate),
-// or, with --export, another program's file: a GGUF for llama.cpp.
+// or, with --export, another program's files: a GGUF for llama.cpp, or a
+// transformers + bitsandbytes folder.
 // The output is staged beside its path and renamed into place when complete
 // (io/staged_output.h): the input and an existing output are never damaged.
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "gguf_app.h"
 #include "io/staged_output.h"
 #include "model/checkpoint.h"
+#include "model/hf_bnb_writer.h"
 #include "model/quantized_checkpoint.h"
 #include "quant_options.h"
 
@@ -23,7 +25,7 @@ struct QuantizeArgs {
   ModelOptions model;
   QuantOptions quant;
   std::string out;
-  std::string export_kind;  // "" = gpt2q's own folder; "gguf"
+  std::string export_kind;  // "" = gpt2q's own folder; "gguf"; "hf-bnb"
   bool force = false;
   bool stats = false;
 };
@@ -49,9 +51,28 @@ Status RunQuantize(const QuantizeArgs& args) {
   GPT2Q_ASSIGN_OR_RETURN(staging.inputs, ModelInputPaths(args.model));
   staging.force = args.force;
   GPT2Q_ASSIGN_OR_RETURN(StagedOutput staged, StagedOutput::Begin(args.out, staging));
+  const bool hf_bnb = args.export_kind == "hf-bnb";
+  QuantOptions quant = args.quant;
+  if (hf_bnb) {
+    // transformers quantizes every block linear and keeps the tied embedding/head in float16.
+    const std::string method = quant.quant.substr(0, quant.quant.find(':'));
+    if (method != "llm-int8" && method != "nf4" && method != "fp4") {
+      return Status::Error("--export hf-bnb: expected --quant llm-int8, nf4 or fp4 (what bitsandbytes "
+                           "stores), got '" + quant.quant + "'");
+    }
+    if ((quant.scope != "linear" && quant.scope != "no-lm-head") || !quant.include.empty() ||
+        !quant.skip.empty() || mode != QuantMode::kPacked) {
+      return Status::Error("--export hf-bnb: quantizes every block linear in packed mode and keeps the "
+                           "embedding/head in float16, as transformers does: expected --scope linear or "
+                           "no-lm-head, no --include/--skip, --mode packed");
+    }
+    quant.scope = "no-lm-head";
+  }
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
+  // transformers casts every weight to float16 before bitsandbytes quantizes it.
+  if (hf_bnb) GPT2Q_RETURN_IF_ERROR(RoundWeightsToFp16(loaded.model->mutable_weights()));
   GPT2Q_ASSIGN_OR_RETURN(AppliedQuantization applied,
-                         ApplyQuantOptions(args.quant, loaded, *pool, CalibrationSourceOf(loaded)));
+                         ApplyQuantOptions(quant, loaded, *pool, CalibrationSourceOf(loaded)));
 
   Stopwatch write_watch;
   const ModelWeights& weights = loaded.model->weights();
@@ -62,6 +83,9 @@ Status RunQuantize(const QuantizeArgs& args) {
     GPT2Q_RETURN_IF_ERROR(ExportGguf(args.quant, loaded, applied, *pool, dir));
     layout = "GGUF v3 for llama.cpp";
     written = "";
+  } else if (hf_bnb) {
+    GPT2Q_RETURN_IF_ERROR(SaveHfBnbCheckpoint(weights, dir));
+    layout = "Hugging Face transformers + bitsandbytes (fp16 weights quantized; the rest float16)";
   } else if (mode == QuantMode::kSimulate) {
     // Simulated weights are fp32 values: an ordinary Hugging Face checkpoint.
     GPT2Q_RETURN_IF_ERROR(SaveCheckpoint(weights, dir, Dtype::kF32, /*prefixed_names=*/false));
@@ -124,8 +148,10 @@ Command AddQuantizeCommand(CLI::App& app) {
   cmd->add_option("--export", args->export_kind,
                   "write another program's format instead of gpt2q's folder: gguf (a GGUF v3 file for "
                   "llama.cpp; fp32, fp16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k; K-quant rows that are "
-                  "not a multiple of 256 fall back to q5_0/q8_0 as llama-quantize does)")
-      ->check(CLI::IsMember({"gguf"}));
+                  "not a multiple of 256 fall back to q5_0/q8_0 as llama-quantize does), or hf-bnb (a "
+                  "transformers + bitsandbytes folder; --quant llm-int8, nf4 or fp4; every block linear "
+                  "quantized from its fp16 weight, the rest stored float16)")
+      ->check(CLI::IsMember({"gguf", "hf-bnb"}));
   cmd->add_flag("--force", args->force,
                 "replace an existing non-empty --out folder (or file); the old one stays until the new one is "
                 "complete");

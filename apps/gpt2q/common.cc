@@ -14,6 +14,7 @@
 #include "model/checkpoint.h"
 #include "io/safetensors.h"
 #include "model/config.h"
+#include "model/hf_bnb_reader.h"
 #include "model/synthetic.h"
 
 namespace gpt2q {
@@ -148,6 +149,10 @@ Result<LoadedModel> LoadModel(const ModelOptions& options, ThreadPool& pool) {
     GPT2Q_ASSIGN_OR_RETURN(std::shared_ptr<SafetensorsFile> file,
                            SafetensorsFile::Open((fs::path(loaded.dir) / "model.safetensors").string()));
     GPT2Q_ASSIGN_OR_RETURN(loaded.recorded, ReadQuantizedCheckpointInfo(*file));
+  }
+  if (!loaded.recorded) {  // a transformers + bitsandbytes folder records its quantization_config
+    GPT2Q_ASSIGN_OR_RETURN(loaded.recorded,
+                           HfBnbCheckpointInfo((fs::path(loaded.dir) / "config.json").string(), weights));
   }
   GPT2Q_ASSIGN_OR_RETURN(loaded.tokenizer, LoadTokenizer(loaded.dir));
   if (loaded.tokenizer->vocab_size() > weights.config.n_vocab) {

@@ -158,6 +158,7 @@ Bnb4Matrix::Bnb4Matrix(Bnb4Kind kind, int64_t rows, int64_t cols, Bnb4Options op
     GPT2Q_CHECK(static_cast<int64_t>(storage_.qabsmax.size()) == n_blocks_);
     GPT2Q_CHECK(static_cast<int64_t>(storage_.nested_absmax.size()) ==
                 (n_blocks_ + kBnb4NestedBlock - 1) / kBnb4NestedBlock);
+    GPT2Q_CHECK(storage_.nested_map.empty() || storage_.nested_map.size() == 256);
   } else {
     GPT2Q_CHECK(static_cast<int64_t>(storage_.absmax.size()) == n_blocks_);
   }
@@ -176,7 +177,7 @@ void Bnb4Matrix::BlockAbsmaxes(int64_t first, int64_t count, float* out) const {
     std::copy_n(storage_.absmax.data() + first, count, out);
     return;
   }
-  const std::array<float, 256>& map = DynamicMap8();
+  const float* map = storage_.nested_map.empty() ? DynamicMap8().data() : storage_.nested_map.data();
   for (int64_t b = first; b < first + count; ++b) {
     float a = map[storage_.qabsmax[b]] * storage_.nested_absmax[b / kBnb4NestedBlock];
     a += storage_.offset;

@@ -58,6 +58,10 @@ class Bnb4Matrix : public WeightMatrix {
     std::vector<uint8_t> qabsmax;     // n_blocks 8-bit codes when double_quant
     std::vector<float> nested_absmax; // ceil(n_blocks/256) values when double_quant
     float offset = 0.0f;              // mean of the absmax values when double_quant
+    // The 256-entry code of qabsmax when it is not DynamicMap8() (a checkpoint
+    // made with another torch's create_dynamic_map, whose linspace can differ
+    // in the last bit); empty = DynamicMap8().
+    std::vector<float> nested_map;
   };
   Bnb4Matrix(Bnb4Kind kind, int64_t rows, int64_t cols, Bnb4Options options, Storage storage);
 
@@ -69,7 +73,8 @@ class Bnb4Matrix : public WeightMatrix {
   int64_t StoredBytes() const override;
   // Parts: "codes" U8 [ceil(rows·cols/2)]; then "absmax" F32 [n_blocks], or
   // with double quantization "qabsmax" U8 [n_blocks], "nested_absmax" F32
-  // [ceil(n_blocks/256)] and "offset" F32 [1]. Params: block, double.
+  // [ceil(n_blocks/256)] and "offset" F32 [1], and "nested_map" F32 [256]
+  // only when the code is not DynamicMap8(). Params: block, double.
   StoredMatrix Store() const override;
 
   Bnb4Kind kind() const { return kind_; }

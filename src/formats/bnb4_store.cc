@@ -19,6 +19,9 @@ StoredMatrix Bnb4Matrix::Store() const {
     stored.parts.push_back(
         MakePart("nested_absmax", "F32", {n_nested}, storage_.nested_absmax.data(), n_nested));
     stored.parts.push_back(MakePart("offset", "F32", {1}, &storage_.offset, 1));
+    if (!storage_.nested_map.empty()) {
+      stored.parts.push_back(MakePart("nested_map", "F32", {256}, storage_.nested_map.data(), 256));
+    }
   } else {
     stored.parts.push_back(MakePart("absmax", "F32", {n_blocks_}, storage_.absmax.data(), n_blocks_));
   }
@@ -41,7 +44,7 @@ Result<std::unique_ptr<WeightMatrix>> LoadBnb4(Bnb4Kind kind, const StoredParts&
   GPT2Q_ASSIGN_OR_RETURN(const StoredPartView* codes, parts.Get("codes", "U8", {(n + 1) / 2}));
   storage.codes = CopyPart(*codes);
   if (options->double_quant) {
-    GPT2Q_RETURN_IF_ERROR(parts.CheckOnly({"codes", "qabsmax", "nested_absmax", "offset"}));
+    GPT2Q_RETURN_IF_ERROR(parts.CheckOnly({"codes", "qabsmax", "nested_absmax", "offset", "nested_map"}));
     const int64_t n_nested = (n_blocks + kBnb4NestedBlock - 1) / kBnb4NestedBlock;
     GPT2Q_ASSIGN_OR_RETURN(const StoredPartView* q, parts.Get("qabsmax", "U8", {n_blocks}));
     GPT2Q_ASSIGN_OR_RETURN(const StoredPartView* nested, parts.Get("nested_absmax", "F32", {n_nested}));
@@ -50,6 +53,14 @@ Result<std::unique_ptr<WeightMatrix>> LoadBnb4(Bnb4Kind kind, const StoredParts&
     storage.nested_absmax.resize(static_cast<size_t>(n_nested));
     std::memcpy(storage.nested_absmax.data(), nested->data, static_cast<size_t>(nested->nbytes));
     std::memcpy(&storage.offset, offset->data, sizeof(float));
+    if (parts.parts.count("nested_map") != 0) {  // optional: a code other than DynamicMap8()
+      GPT2Q_ASSIGN_OR_RETURN(const StoredPartView* map, parts.Get("nested_map", "F32", {256}));
+      storage.nested_map.resize(256);
+      std::memcpy(storage.nested_map.data(), map->data, 256 * sizeof(float));
+      if (std::memcmp(storage.nested_map.data(), DynamicMap8().data(), 256 * sizeof(float)) == 0) {
+        storage.nested_map.clear();
+      }
+    }
   } else {
     GPT2Q_RETURN_IF_ERROR(parts.CheckOnly({"codes", "absmax"}));
     GPT2Q_ASSIGN_OR_RETURN(const StoredPartView* absmax, parts.Get("absmax", "F32", {n_blocks}));

@@ -14,6 +14,7 @@
 #include "core/finite.h"
 #include "core/half.h"
 #include "formats/fp32_matrix.h"
+#include "model/hf_bnb_reader.h"
 #include "model/quantized_checkpoint.h"
 
 namespace gpt2q {
@@ -213,8 +214,15 @@ Result<ModelWeights> LoadCheckpoint(const std::string& dir, const LoadOptions& o
   std::vector<Param<ModelWeights>> params = ListParams(w, /*with_head=*/true);
   std::map<std::string, size_t> by_name;
   for (size_t i = 0; i < params.size(); ++i) by_name[params[i].name] = i;
-  // gpt2q quantized checkpoints: matrices stored as their format's parts.
-  GPT2Q_ASSIGN_OR_RETURN(QuantizedTensors quantized, ReadQuantizedTensors(*file));
+  // gpt2q quantized checkpoints: matrices stored as their format's parts;
+  // transformers + bitsandbytes folders: their quantized linears (hf_bnb_reader.h).
+  GPT2Q_ASSIGN_OR_RETURN(std::optional<HfBnbTensors> bnb, ReadHfBnbTensors(config_path, *file, config));
+  QuantizedTensors quantized;
+  if (bnb) {
+    quantized = bnb->tensors;  // its parts view the file and bnb->offsets, alive until return
+  } else {
+    GPT2Q_ASSIGN_OR_RETURN(quantized, ReadQuantizedTensors(*file));
+  }
   for (const auto& [name, entry] : quantized.matrices) {
     auto it = by_name.find(name);
     if (it == by_name.end() || params[it->second].layout == Layout::kVector) {

@@ -33,6 +33,9 @@ struct LoadOptions {
 // lm_head.weight is used when present (tied when byte-identical to wte), the
 // head is tied to wte otherwise. Errors name the file, the tensor and expected
 // vs actual (missing tensors, unknown names, wrong shapes or dtypes).
+// A folder whose config.json has a bitsandbytes quantization_config
+// (transformers' layout) loads its quantized linears as llm-int8 / nf4 / fp4
+// (hf_bnb_reader.h); a gpt2q quantized checkpoint, its stored formats.
 // Every weight and every F32/F16/BF16 part of a quantized matrix is checked
 // once for NaN and ±Inf (in the pass that converts F16/BF16, a vectorized scan
 // for F32): an error naming the tensor, the count and the first index, unless

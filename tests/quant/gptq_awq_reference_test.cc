@@ -160,12 +160,27 @@ void CheckFixture(const std::string& name) {
     QuantizedRun run = Quantize(f, spec, QuantMode::kPacked, 2);
     const auto& row = f.ref["rows"][spec];
     if (!run.gptq_log.empty()) {
-      // gptq.py's per-layer error: the same decisions on the same Hessians,
-      // up to fp32 rounding (the reference's own float64 variant moved it ~2%).
+      // gptq.py's per-layer error: the same decisions on the same Hessians, up
+      // to rounding. Held, as the file sets its ppl tolerances, to 3× the
+      // largest change the reference's own variants (float64 Cholesky, all
+      // float64, fp16 scales) made to any layer's error of this row.
       const auto& errors = row["gptq_layer_error"];
+      double moved = 0;
+      for (const auto& [key, variant] : f.ref["sensitivity"].items()) {
+        if (variant.value("base_row", "") != spec || !variant.contains("gptq_layer_error")) continue;
+        if (key.find("running_avg") != std::string::npos) continue;  // another H, not a rounding variant
+        for (const GptqLayerLog& l : run.gptq_log) {
+          const double base = errors[l.block][BlockLinearName(l.which)];
+          const double v = variant["gptq_layer_error"][l.block][BlockLinearName(l.which)];
+          moved = std::max(moved, std::fabs(v / base - 1.0));
+        }
+      }
+      ASSERT_GT(moved, 0.0) << spec << ": no sensitivity rows for the layer errors";
       for (const GptqLayerLog& l : run.gptq_log) {
         const double want = errors[l.block][BlockLinearName(l.which)];
-        EXPECT_NEAR(l.layer_error, want, 0.1 * want) << spec << " h." << l.block << "." << BlockLinearName(l.which);
+        EXPECT_NEAR(l.layer_error, want, 3 * moved * want)
+            << spec << " h." << l.block << "." << BlockLinearName(l.which) << " (reference variants moved "
+            << moved << ")";
       }
     }
     if (!run.awq_log.empty()) {

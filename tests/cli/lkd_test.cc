@@ -49,11 +49,12 @@ TEST(LkdCliTest, QuantizeReportsBlockLossesAndReloadsBitIdentically) {
 TEST(LkdCliTest, GenerateAndBenchRunIt) {
   nlohmann::json g = ParseJson(RunGpt2q("generate --prompt ROMEO: --greedy --max-new-tokens 8 " + kLkd + " --json"));
   EXPECT_EQ(g["distillation"].size(), 4u);
-  // bench has no --calib-samples: the default calibration (128 windows), few steps.
   nlohmann::json b = ParseJson(RunGpt2q("bench --what prefill --tokens 32 --repeat 1 --scope no-lm-head "
-                                        "--quant zeroquant:bits=4,lkd=1,lkd_steps=2 --json"));
+                                        "--quant zeroquant:bits=4,lkd=1,lkd_steps=2 --calib-samples 4 "
+                                        "--calib-len 64 --json"));
   // The lkd row of the bench table carries its per-block losses.
   EXPECT_NE(b.dump().find("\"distillation\":[{"), std::string::npos) << b.dump();
+  EXPECT_NE(b.dump().find("\"samples\":4"), std::string::npos) << b.dump();  // bench's --calib-samples
 }
 
 TEST(LkdCliTest, PlainZeroquantNeedsNoCalibrationAndBadOptionsFail) {

@@ -54,7 +54,8 @@ void AddQuantOptions(CLI::App* cmd, QuantOptions* options) {
       ->capture_default_str()
       ->group("Quantization");
   cmd->add_option("--calib", options->calib,
-                  "calibration text (UTF-8) for calibrated methods (smoothquant, gptq, awq, w8a8:act=static); "
+                  "calibration text (UTF-8) for calibrated methods (smoothquant, gptq, awq, w8a8:act=static, "
+                  "zeroquant:lkd=1); "
                   "default: data/tinyshakespeare-calib.txt with the shipped model (its training text), "
                   "data/wikitext2-valid.txt with any other. Other methods ignore it")
       ->group("Quantization");

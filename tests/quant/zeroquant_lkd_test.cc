@@ -138,8 +138,9 @@ TEST(ZeroquantLkdTest, ShortDistillationLowersKldOnTheOutlierFixture) {
 
 // The default options with the default calibration (128 windows of 256
 // tokens) on all 36,080 tokens of the evaluation text, as the reference
-// measured: minutes of CPU per fixture, so with GPT2Q_SLOW_TESTS=1 only (see
-// README for the figures).
+// measured: 30 minutes for both fixtures on the shared 2-core machine under
+// load, so with GPT2Q_SLOW_TESTS=1 only. Measured: KLD 3.7× lower (plain),
+// 5.6× lower (outliers).
 TEST(ZeroquantLkdTest, DefaultsOnTheWholeEvaluationText) {
   if (!SlowTestsWanted()) GTEST_SKIP() << "slow: set GPT2Q_SLOW_TESTS=1 to run";
   CheckFixture("gpt2-tiny-shakespeare", "zeroquant:bits=4,lkd=1", 0, 128);

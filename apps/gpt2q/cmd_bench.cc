@@ -260,6 +260,15 @@ Command AddBenchCommand(CLI::App& app) {
   for (auto p : ScopePresets()) presets += (presets.empty() ? "" : ", ") + std::string(p);
   cmd->add_option("--scope", args->quant.scope, "which tensors: " + presets)->capture_default_str()->group("Quantization");
   cmd->add_option("--mode", args->quant.mode, "packed or simulate")->capture_default_str()->group("Quantization");
+  cmd->add_option("--calib", args->quant.calib,
+                  "calibration text for calibrated methods (default: as for --quant elsewhere)")
+      ->group("Quantization");
+  cmd->add_option("--calib-samples", args->quant.calib_samples, "calibration windows N (calibrated methods only)")
+      ->capture_default_str()
+      ->group("Quantization");
+  cmd->add_option("--calib-len", args->quant.calib_len,
+                  "tokens per calibration window L (default min(512, n_ctx); calibrated methods only)")
+      ->group("Quantization");
   AddCommonOptions(cmd, &args->common);
   return {cmd, [args] { return RunBench(*args); }};
 }

@@ -91,12 +91,14 @@ std::vector<Run> PlanRuns(const CompareArgs& args) {
     // A calibrated method in the default list runs once, on scope no-lm-head:
     // one calibration per method, not one per scope.
     auto spec = ParseQuantSpec(method);
-    if (default_methods && spec.ok() && spec->method->calibrate != nullptr) {
+    if (default_methods && spec.ok() && NeedsCalibration(*spec)) {
       add(method, "no-lm-head", args.mode);
       continue;
     }
     for (const std::string& scope : args.scopes) add(method, scope, args.mode);
   }
+  // ZeroQuant's distillation, once on no-lm-head (where the calibrated methods run).
+  if (default_methods) add("zeroquant:bits=4,lkd=1", "no-lm-head", args.mode);
   if (default_methods && args.selective) {
     // The report's selective-quantization study, and the notebooks' all-params runs.
     for (const char* method : {"absmax", "llm-int8", "nf4"}) {

@@ -29,11 +29,15 @@ void ProgressBar::Draw(int64_t done) {
   const int filled = static_cast<int>(fraction * kWidth);
   const double elapsed = since_start_.Seconds();
   const double eta = done > 0 ? elapsed * (total_ - done) / done : 0.0;
-  fmt::print(stderr, "\r{} [{}{}] {:3.0f}% {}/{} {:.1f}s eta {:.1f}s\x1b[K", label_,
+  fmt::print(stderr, "\r{} [{}{}] {:3.0f}% {}/{} {:.1f}s eta {:.1f}s{}{}\x1b[K", label_,
              std::string(filled, '#'), std::string(kWidth - filled, '.'), fraction * 100, done,
-             total_, elapsed, eta);
+             total_, elapsed, eta, detail_.empty() ? "" : "  ", detail_);
   std::fflush(stderr);
 }
+
+void ProgressBar::SetTotal(int64_t total) { total_ = std::max<int64_t>(total, 1); }
+
+void ProgressBar::SetDetail(std::string detail) { detail_ = std::move(detail); }
 
 void ProgressBar::Finish() {
   if (!enabled_) return;

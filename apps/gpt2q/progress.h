@@ -20,11 +20,17 @@ class ProgressBar {
   void Update(int64_t done);
   // Clears the bar's line; later Updates draw nothing.
   void Finish();
+  // Changes the amount of work (e.g. from blocks to steps); `total` >= 1.
+  void SetTotal(int64_t total);
+  // Text drawn after the bar (e.g. "block 2/4 step 37/100 loss 1.2e-03"),
+  // shown from the next draw on.
+  void SetDetail(std::string detail);
 
  private:
   void Draw(int64_t done);
 
   std::string label_;
+  std::string detail_;
   int64_t total_;
   bool enabled_;
   Stopwatch since_start_;

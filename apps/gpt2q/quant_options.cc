@@ -18,8 +18,9 @@ std::string MethodsHelp() {
   for (const MethodInfo& m : MethodTable()) {
     help += fmt::format("\n  {}: {}", m.name, m.description);
     if (m.calibrate != nullptr) {
-      help += "\n      (calibrated: --calib, --calib-samples, --calib-len; with scope linear the tied "
-              "embedding/head is rounded to nearest with the method's grid, per-token activations)";
+      help += fmt::format("\n      (calibrated{}: --calib, --calib-samples, --calib-len; with scope linear the tied "
+                          "embedding/head is rounded to nearest with the method's grid, per-token activations)",
+                          m.calibrated_when != nullptr ? " with lkd=1" : "");
     }
     for (const MethodParam& p : m.params) {
       if (p.choices.empty()) {
@@ -53,7 +54,8 @@ void AddQuantOptions(CLI::App* cmd, QuantOptions* options) {
       ->capture_default_str()
       ->group("Quantization");
   cmd->add_option("--calib", options->calib,
-                  "calibration text (UTF-8) for calibrated methods (smoothquant, gptq, awq, w8a8:act=static); "
+                  "calibration text (UTF-8) for calibrated methods (smoothquant, gptq, awq, w8a8:act=static, "
+                  "zeroquant:lkd=1); "
                   "default: data/tinyshakespeare-calib.txt with the shipped model (its training text), "
                   "data/wikitext2-valid.txt with any other. Other methods ignore it")
       ->group("Quantization");
@@ -136,17 +138,22 @@ Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, Loade
     GPT2Q_ASSIGN_OR_RETURN(Scope scope,
                            MakeScope(options.scope, options.include, options.skip, weights.config.n_layer));
     std::optional<CalibrationWindows> windows;
-    if (spec.method->calibrate != nullptr) {
+    if (NeedsCalibration(spec)) {
       GPT2Q_ASSIGN_OR_RETURN(windows,
                              LoadCalibration(options, calib, weights.config.n_ctx, &applied.calibration));
     }
     std::optional<ProgressBar> bar;
     if (windows && calib.progress) bar.emplace("calibrate " + spec.ToString(), weights.config.n_layer);
-    auto progress = [&bar](int64_t done, int64_t) {
-      if (bar) bar->Update(done);
+    auto progress = [&bar](int64_t done, int64_t total) {
+      if (!bar) return;
+      bar->SetTotal(total);  // per block, or per step (zeroquant:lkd=1)
+      bar->Update(done);
+    };
+    auto detail = [&bar](const std::string& line) {
+      if (bar) bar->SetDetail(line);
     };
     GPT2Q_ASSIGN_OR_RETURN(applied.report, QuantizeModel(weights, spec, scope, mode, pool,
-                                                         windows ? &*windows : nullptr, progress));
+                                                         windows ? &*windows : nullptr, progress, detail));
     if (bar) bar->Finish();
     if (windows) {
       const CalibrationUsed& c = applied.calibration;
@@ -177,6 +184,16 @@ nlohmann::json TensorStatsJson(const QuantizeReport& report) {
   return tensors;
 }
 
+nlohmann::json DistillationJson(const QuantizeReport& report) {
+  if (report.distillation.empty()) return nullptr;
+  nlohmann::json blocks = nlohmann::json::array();
+  for (const DistillationStats& d : report.distillation) {
+    blocks.push_back({{"block", d.block}, {"loss_before", d.loss_before}, {"loss_after", d.loss_after},
+                      {"steps", d.steps}});
+  }
+  return blocks;
+}
+
 nlohmann::json QuantizationJson(const AppliedQuantization& a) {
   const nlohmann::json tensors = TensorStatsJson(a.report);
   return {{"quant", a.spec},
@@ -196,6 +213,7 @@ nlohmann::json QuantizationJson(const AppliedQuantization& a) {
                                                {"samples", a.calibration.samples},
                                                {"len", a.calibration.len},
                                                {"text_tokens", a.calibration.text_tokens}}},
+          {"distillation", DistillationJson(a.report)},
           {"tensors", tensors}};
 }
 

@@ -91,7 +91,13 @@ Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, Loade
 // SQNR (null when infinite) and max |error|.
 nlohmann::json TensorStatsJson(const QuantizeReport& report);
 
-// Returns the quantization's fields for --json output (its tensors included).
+// Returns one JSON row per distilled block (zeroquant:lkd=1): block,
+// loss_before, loss_after (block output MSE against fp32 over the calibration
+// windows) and steps; null when the method distilled nothing.
+nlohmann::json DistillationJson(const QuantizeReport& report);
+
+// Returns the quantization's fields for --json output (its tensors and
+// "distillation" included).
 nlohmann::json QuantizationJson(const AppliedQuantization& applied);
 
 // Prints the "model / quant / weights" header lines of perplexity and quantize.

@@ -12,6 +12,7 @@
 #include "quant/awq_method.h"
 #include "quant/gptq_method.h"
 #include "quant/smoothquant.h"
+#include "quant/zeroquant_lkd.h"
 
 namespace gpt2q {
 namespace {
@@ -21,11 +22,6 @@ FormatParams Same(const FormatParams& p) { return p; }
 // simquant's `bits` b gives 2^b − 1 levels of the per-channel asymmetric format.
 FormatParams SimquantToFormat(const FormatParams& p) {
   return {{"levels", std::exp2(p.at("bits")) - 1.0}};
-}
-
-// ZeroQuant: group-wise weights and token-wise int8 activations (W8A8 kernel).
-FormatParams ZeroquantToFormat(const FormatParams& p) {
-  return {{"group", p.at("group")}, {"bits", p.at("bits")}, {"w8a8", 1}};
 }
 
 FormatParams NoParams(const FormatParams&) { return {}; }
@@ -71,9 +67,19 @@ const std::vector<MethodInfo>& MethodTable() {
       {"absmax-row", "per-output-channel symmetric int8 (vector-wise absmax)", "int8-row", {kW8a8}, Same},
       {"zeropoint-row", "per-output-channel asymmetric int8", "int8-row-asym",
        {{"levels", 255, "code levels"}, kW8a8}, Same},
-      {"zeroquant", "ZeroQuant: group-wise symmetric weights + token-wise dynamic int8 activations",
+      {"zeroquant", "ZeroQuant: group-wise symmetric weights + token-wise dynamic int8 activations; "
+                    "lkd=1 adds its layer-by-layer knowledge distillation",
        "int8-group", {{"group", 64, "values per group along the input dimension"},
-                      {"bits", 8, "weight bits: 8 or 4"}}, ZeroquantToFormat},
+                      {"bits", 8, "weight bits: 8 or 4"},
+                      {"lkd", 0, "1 = layer-by-layer distillation (calibrated): per block, Adam on the linear "
+                                 "weights, fake-quantized with straight-through gradients, against the fp32 "
+                                 "block's outputs on the calibration windows; then quantize",
+                       {}, 0, 1, "lkd"},
+                      {"lkd_steps", kLkdDefaultSteps, "Adam steps per block (lkd=1)", {}, 1, 1e9, "lkd"},
+                      {"lkd_lr", kLkdDefaultLr, "Adam learning rate (lkd=1)", {}, 1e-12, 1, "lkd"},
+                      {"lkd_batch", kLkdDefaultBatch, "calibration windows per Adam step (lkd=1)", {}, 1, 1e9,
+                       "lkd"}},
+       ZeroquantToFormat, ValidateZeroquant, CalibrateZeroquant, ZeroquantNeedsCalibration},
       {"llm-int8", "LLM.int8(): int8 rows + per-token int8 activations, outlier columns in fp32",
        "llm-int8", {{"threshold", 6.0, "outlier threshold on |X| (0 = no decomposition)"}}, Same},
       {"nf4", "bitsandbytes NF4: 4-bit NormalFloat codes, one absmax per block", "nf4",
@@ -131,6 +137,7 @@ std::string QuantSpec::ToString() const {
   std::string out(method->name);
   char sep = ':';
   for (const auto& p : method->params) {
+    if (!p.only_with.empty() && params.at(std::string(p.only_with)) == 0) continue;
     std::ostringstream v;
     const double value = params.at(std::string(p.key));
     if (!p.choices.empty()) {
@@ -159,6 +166,7 @@ Result<QuantSpec> ParseQuantSpec(std::string_view text) {
   }
   for (const auto& p : spec.method->params) spec.params[std::string(p.key)] = p.default_value;
   std::string_view rest = colon == std::string_view::npos ? std::string_view() : text.substr(colon + 1);
+  std::vector<const MethodParam*> given;
   while (!rest.empty()) {
     const size_t comma = rest.find(',');
     std::string_view item = rest.substr(0, comma);
@@ -176,6 +184,7 @@ Result<QuantSpec> ParseQuantSpec(std::string_view text) {
     for (const auto& p : spec.method->params) {
       if (p.key == key) param = &p;
     }
+    given.push_back(param);
     if (!param->choices.empty()) {
       auto it = std::find(param->choices.begin(), param->choices.end(), value);
       if (it == param->choices.end()) {
@@ -199,8 +208,19 @@ Result<QuantSpec> ParseQuantSpec(std::string_view text) {
     }
     spec.params[key] = v;
   }
+  for (const MethodParam* p : given) {
+    if (!p->only_with.empty() && p->only_with != p->key && spec.params.at(std::string(p->only_with)) == 0) {
+      return Status::Error("method " + std::string(name) + ": option " + std::string(p->key) + " applies only with " +
+                           std::string(p->only_with) + "=1");
+    }
+  }
   if (spec.method->validate != nullptr) GPT2Q_RETURN_IF_ERROR(spec.method->validate(spec.params));
   return spec;
+}
+
+bool NeedsCalibration(const QuantSpec& spec) {
+  if (spec.method->calibrate == nullptr) return false;
+  return spec.method->calibrated_when == nullptr || spec.method->calibrated_when(spec.params);
 }
 
 Result<QuantMode> ParseQuantMode(std::string_view text) {

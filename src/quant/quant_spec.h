@@ -23,6 +23,11 @@ struct MethodParam {
   std::vector<std::string_view> choices = {};
   // Numeric options: the accepted closed range.
   double min = -1e300, max = 1e300;
+  // When set, the option applies only while the option of that name is
+  // non-zero (e.g. zeroquant's lkd_steps needs lkd=1): the canonical spec
+  // omits it otherwise, and giving it explicitly otherwise is an error. An
+  // option naming itself (lkd) is omitted from the canonical spec while 0.
+  std::string_view only_with = {};
 };
 
 struct QuantSpec;
@@ -38,8 +43,12 @@ struct CalibrateArgs {
   const Scope* scope = nullptr;
   QuantMode mode{};
   ThreadPool* pool = nullptr;
-  // Called after each block with (blocks done, n_layer); may be empty.
+  // Called after each block with (blocks done, n_layer), or by a method with
+  // finer steps with (steps done, total steps); may be empty.
   std::function<void(int64_t done, int64_t total)> progress;
+  // A short line of what the method is doing (e.g. "block 2/4 step 37/100
+  // loss 1.2e-03"), for the progress display; may be empty.
+  std::function<void(const std::string& detail)> progress_detail;
 };
 
 // A method decides the quantized values; it produces weights in one format.
@@ -61,6 +70,9 @@ struct MethodInfo {
   // selects (the tied embedding/head, vectors) QuantizeModel then rounds to
   // nearest with `format` and to_format_params, the method's grid.
   Status (*calibrate)(const CalibrateArgs& args, QuantizeReport* report) = nullptr;
+  // Methods calibrated only for some options (zeroquant with lkd=1): returns
+  // whether these options need calibration; nullptr = whenever calibrate is set.
+  bool (*calibrated_when)(const FormatParams& method_params) = nullptr;
 };
 
 // Returns every method, in a fixed order.
@@ -73,6 +85,10 @@ struct QuantSpec {
   // Returns the canonical spec string: "nf4:block=64,double=0".
   std::string ToString() const;
 };
+
+// Returns true when `spec` runs its method's calibrate hook: it then needs
+// calibration windows (MethodInfo::calibrate and calibrated_when).
+bool NeedsCalibration(const QuantSpec& spec);
 
 // Parses "METHOD[:key=value,...]". Unknown methods or keys, values that are not
 // numbers (or not one of a word-valued option's words), numbers outside an

@@ -81,7 +81,8 @@ std::vector<float> DequantizeAll(const WeightMatrix& m, ThreadPool& pool) {
 
 Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spec, const Scope& scope,
                                      QuantMode mode, ThreadPool& pool, const CalibrationWindows* calibration,
-                                     const std::function<void(int64_t done, int64_t total)>& progress) {
+                                     const std::function<void(int64_t done, int64_t total)>& progress,
+                                     const std::function<void(const std::string& detail)>& progress_detail) {
   GPT2Q_ASSIGN_OR_RETURN(const FormatTraits* format, FindFormat(spec.method->format));
   const FormatParams params = spec.method->to_format_params(spec.params);
   QuantizeReport report;
@@ -89,7 +90,7 @@ Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spe
 
   // Calibrated methods: the block linears first, from the calibration windows.
   std::set<std::string> calibrated;
-  if (spec.method->calibrate != nullptr) {
+  if (NeedsCalibration(spec)) {
     CalibrateArgs args;
     args.weights = &weights;
     args.windows = calibration;
@@ -98,6 +99,7 @@ Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spe
     args.mode = mode;
     args.pool = &pool;
     args.progress = progress;
+    args.progress_detail = progress_detail;
     GPT2Q_RETURN_IF_ERROR(spec.method->calibrate(args, &report));
     for (const TensorStats& t : report.tensors) calibrated.insert(t.name);
   }

@@ -26,11 +26,21 @@ struct TensorStats {
   int64_t bytes = 0;    // stored bytes after quantization
 };
 
+// A block's distillation loss (zeroquant:lkd=1): the MSE of the block's
+// outputs against the fp32 block's over every calibration window, with the
+// round-to-nearest weights before and the trained weights after.
+struct DistillationStats {
+  int64_t block = 0;
+  double loss_before = 0, loss_after = 0;
+  int64_t steps = 0;
+};
+
 struct QuantizeReport {
   std::vector<TensorStats> tensors;
   double seconds = 0;                 // wall time of quantization
   std::vector<std::string> notes;     // e.g. what is stored twice
   std::vector<std::string> skipped;   // selected, but the format cannot store them (see notes)
+  std::vector<DistillationStats> distillation;  // one per distilled block; empty for other methods
 };
 
 // Quantizes `weights` in place. Matrices are quantized in [out, in] orientation
@@ -40,14 +50,17 @@ struct QuantizeReport {
 // A tied embedding/head selected as a whole stays one matrix serving both; when
 // the scope selects only one side, the two are untied and the note says so.
 //
-// A calibrated method (spec.method->calibrate) first quantizes the block
+// A calibrated method (NeedsCalibration(spec)) first quantizes the block
 // linears the scope selects from `calibration` (null: an error naming the
-// method if it needs activations), reporting progress per block; the rest follows the rules
-// above with the method's format. One-tensor methods ignore `calibration`.
+// method if it needs activations), reporting progress per block (or finer:
+// see CalibrateArgs) and, through `progress_detail`, a line of what it is
+// doing; the rest follows the rules above with the method's format.
+// One-tensor methods ignore `calibration`.
 Result<QuantizeReport> QuantizeModel(ModelWeights& weights, const QuantSpec& spec,
                                      const Scope& scope, QuantMode mode, ThreadPool& pool,
                                      const CalibrationWindows* calibration = nullptr,
-                                     const std::function<void(int64_t done, int64_t total)>& progress = {});
+                                     const std::function<void(int64_t done, int64_t total)>& progress = {},
+                                     const std::function<void(const std::string& detail)>& progress_detail = {});
 
 // A matrix quantized by QuantizeTensor, and its error against the input values.
 struct QuantizedTensor {

@@ -13,16 +13,10 @@
 namespace gpt2q {
 namespace {
 
-// Rows per task of the row-wise kernels: the forward pass's (model/block.cc).
-constexpr int64_t kRowsPerTask = 16;
-
+// The row-wise kernels run in the forward pass's chunks (model/block.h).
 template <typename Fn>
 void ForRowChunks(ThreadPool& pool, int64_t n, Fn&& fn) {
-  const int64_t tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
-  pool.ParallelFor(tasks, [&](int64_t t) {
-    const int64_t r0 = t * kRowsPerTask;
-    fn(r0, std::min(kRowsPerTask, n - r0));
-  });
+  pool.ParallelForChunks(n, kBlockRowsPerTask, fn);
 }
 
 AlignedBuffer Floats(int64_t count) { return AlignedBuffer(static_cast<size_t>(count) * sizeof(float)); }

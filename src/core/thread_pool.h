@@ -29,6 +29,16 @@ class ThreadPool {
   // Not reentrant: a task must not call ParallelFor on the same pool.
   void ParallelFor(int64_t n_tasks, const std::function<void(int64_t)>& task);
 
+  // Calls fn(first, count) over [0, n) cut into chunks of `chunk` (the last
+  // one shorter), one task per chunk: the cut depends on n and chunk only.
+  template <typename Fn>
+  void ParallelForChunks(int64_t n, int64_t chunk, Fn&& fn) {
+    ParallelFor((n + chunk - 1) / chunk, [&](int64_t t) {
+      const int64_t first = t * chunk;
+      fn(first, n - first < chunk ? n - first : chunk);
+    });
+  }
+
   // Returns a default thread count: the number of online cores.
   static int DefaultThreads();
 

@@ -14,20 +14,11 @@ namespace {
 constexpr int64_t kRowsPerTask = 128;
 constexpr int64_t kWeightRowsPerTask = 64;
 
-template <typename Fn>
-void ForChunks(ThreadPool& pool, int64_t n, int64_t chunk, Fn&& fn) {
-  const int64_t tasks = (n + chunk - 1) / chunk;
-  pool.ParallelFor(tasks, [&](int64_t t) {
-    const int64_t r0 = t * chunk;
-    fn(r0, std::min(chunk, n - r0));
-  });
-}
-
 }  // namespace
 
 void LinearForward(const float* x, int64_t n, int64_t in, const float* w, const float* bias, int64_t out,
                    float* y, ThreadPool& pool) {
-  ForChunks(pool, n, kRowsPerTask, [&](int64_t r0, int64_t rows) {
+  pool.ParallelForChunks(n, kRowsPerTask, [&](int64_t r0, int64_t rows) {
     float* yc = y + r0 * out;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x + r0 * in, in, w, in, 0.0f,
                 yc, out);
@@ -41,7 +32,7 @@ void LinearForward(const float* x, int64_t n, int64_t in, const float* w, const 
 
 void LinearBackwardInput(const float* dy, int64_t n, int64_t out, const float* w, int64_t in, float* dx,
                          ThreadPool& pool) {
-  ForChunks(pool, n, kRowsPerTask, [&](int64_t r0, int64_t rows) {
+  pool.ParallelForChunks(n, kRowsPerTask, [&](int64_t r0, int64_t rows) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, out, 1.0f, dy + r0 * out, out, w, in,
                 0.0f, dx + r0 * in, in);
   });
@@ -50,7 +41,7 @@ void LinearBackwardInput(const float* dy, int64_t n, int64_t out, const float* w
 void LinearBackwardWeight(const float* dy, int64_t n, int64_t out, const float* x, int64_t in, float* dw,
                           ThreadPool& pool) {
   // dw[o0:o0+k, :] = dy[:, o0:o0+k]ᵀ · x: one task per chunk of output rows.
-  ForChunks(pool, out, kWeightRowsPerTask, [&](int64_t o0, int64_t k) {
+  pool.ParallelForChunks(out, kWeightRowsPerTask, [&](int64_t o0, int64_t k) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, in, n, 1.0f, dy + o0, out, x, in, 0.0f,
                 dw + o0 * in, in);
   });

@@ -11,19 +11,13 @@
 namespace gpt2q {
 namespace {
 
-// Rows per task for row-wise kernels, and queries per attention task: fixed,
-// so that results never depend on the thread count.
-constexpr int64_t kRowsPerTask = 16;
+// Queries per attention task: fixed, so that results never depend on the thread count.
 constexpr int64_t kQueriesPerTask = 64;
 
-// Runs fn(first_row, n_rows) over n rows in fixed chunks on the pool.
+// Runs fn(first_row, n_rows) over n rows in the block's fixed chunks.
 template <typename Fn>
 void ForRowChunks(ThreadPool& pool, int64_t n, Fn&& fn) {
-  const int64_t tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
-  pool.ParallelFor(tasks, [&](int64_t t) {
-    const int64_t r0 = t * kRowsPerTask;
-    fn(r0, std::min(kRowsPerTask, n - r0));
-  });
+  pool.ParallelForChunks(n, kBlockRowsPerTask, fn);
 }
 
 // Shows x to the hooks; returns false when the run stops here (stop_after).

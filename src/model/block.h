@@ -23,6 +23,10 @@ namespace gpt2q {
 enum class BlockLinear { kAttnCAttn = 0, kAttnCProj = 1, kMlpCFc = 2, kMlpCProj = 3 };
 inline constexpr int kBlockLinears = 4;
 
+// Rows per task of the block's row-wise kernels (LayerNorm, bias, GELU,
+// residual): fixed, so that results never depend on the thread count.
+inline constexpr int64_t kBlockRowsPerTask = 16;
+
 // Returns "attn.c_attn", "attn.c_proj", "mlp.c_fc" or "mlp.c_proj".
 const char* BlockLinearName(BlockLinear which);
 // Returns the matrix of `which` in `w` (mutable: a method may replace it).

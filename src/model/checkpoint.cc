@@ -313,19 +313,24 @@ Result<ModelWeights> LoadCheckpoint(const std::string& dir, const LoadOptions& o
   return w;
 }
 
+Status PrepareCheckpointDir(const ModelWeights& weights, const std::string& dir) {
+  if (static_cast<int64_t>(weights.blocks.size()) != weights.config.n_layer) {
+    return Status::Error(dir + ": model has " + std::to_string(weights.blocks.size()) +
+                         " blocks, config says n_layer = " + std::to_string(weights.config.n_layer));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::Error(dir + ": cannot create directory: " + ec.message());
+  return OkStatus();
+}
+
 Status SaveCheckpoint(const ModelWeights& weights, const std::string& dir, Dtype dtype,
                       bool prefixed_names) {
   if (dtype != Dtype::kF32 && dtype != Dtype::kF16 && dtype != Dtype::kBF16) {
     return Status::Error(dir + ": cannot save a checkpoint as " + std::string(DtypeName(dtype)) +
                          ": expected F32, F16 or BF16");
   }
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::Error(dir + ": cannot create directory: " + ec.message());
-  if (static_cast<int64_t>(weights.blocks.size()) != weights.config.n_layer) {
-    return Status::Error(dir + ": model has " + std::to_string(weights.blocks.size()) +
-                         " blocks, config says n_layer = " + std::to_string(weights.config.n_layer));
-  }
+  GPT2Q_RETURN_IF_ERROR(PrepareCheckpointDir(weights, dir));
 
   const bool tied = weights.head_tied();
   std::vector<Param<const ModelWeights>> params = ListParams(weights, !tied);

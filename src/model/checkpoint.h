@@ -44,6 +44,10 @@ struct LoadOptions {
 Result<ModelWeights> LoadCheckpoint(const std::string& dir, const LoadOptions& options = {},
                                     std::vector<NonFiniteTensor>* nonfinite = nullptr);
 
+// Creates `dir` (and its parents) for a checkpoint of `weights`, after checking
+// that the model has config.n_layer blocks. Every checkpoint writer starts here.
+Status PrepareCheckpointDir(const ModelWeights& weights, const std::string& dir);
+
 // Writes `dir`/config.json and `dir`/model.safetensors (creating `dir`) in
 // Hugging Face layout: Conv1D weights [in, out], `dtype` F32, F16 or BF16,
 // names bare or "transformer."-prefixed. Any WeightMatrix is saved through

@@ -12,12 +12,6 @@
 namespace gpt2q {
 namespace {
 
-// Limits far above any GPT-2 but small enough that shapes cannot overflow.
-constexpr int64_t kMaxVocab = 1'000'000;
-constexpr int64_t kMaxCtx = 1 << 20;
-constexpr int64_t kMaxEmbd = 1 << 16;
-constexpr int64_t kMaxLayer = 1024;
-constexpr int64_t kMaxInner = 1 << 18;
 constexpr size_t kMaxConfigBytes = 16 << 20;
 
 // Reads integer key `key` into *out; `required` keys must be present.

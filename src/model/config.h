@@ -8,6 +8,14 @@
 
 namespace gpt2q {
 
+// The largest accepted shapes, whichever file they come from: far above any
+// GPT-2, small enough that no product of shapes overflows.
+inline constexpr int64_t kMaxVocab = 1'000'000;
+inline constexpr int64_t kMaxCtx = 1 << 20;
+inline constexpr int64_t kMaxEmbd = 1 << 16;
+inline constexpr int64_t kMaxLayer = 1024;
+inline constexpr int64_t kMaxInner = 1 << 18;
+
 struct GPT2Config {
   int64_t n_vocab = 50257;
   int64_t n_ctx = 1024;     // n_positions

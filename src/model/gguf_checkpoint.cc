@@ -14,17 +14,10 @@
 #include "formats/fp16_matrix.h"
 #include "formats/fp32_matrix.h"
 #include "formats/ggml_formats.h"
+#include "model/config.h"
 
 namespace gpt2q {
 namespace {
-
-// Limits far above any GPT-2 but small enough that shapes cannot overflow
-// (as config.json's).
-constexpr int64_t kMaxVocab = 1'000'000;
-constexpr int64_t kMaxCtx = 1 << 20;
-constexpr int64_t kMaxEmbd = 1 << 16;
-constexpr int64_t kMaxLayer = 1024;
-constexpr int64_t kMaxInner = 1 << 18;
 
 struct TypeRow {
   uint32_t ggml;

@@ -20,6 +20,7 @@
 #include "formats/llm_int8.h"
 #include "formats/stored_parts.h"
 #include "io/safetensors.h"
+#include "model/checkpoint.h"
 #include "model/config.h"
 #include "model/hf_bnb_layout.h"
 
@@ -128,14 +129,8 @@ Status RoundWeightsToFp16(ModelWeights& weights) {
 }
 
 Status SaveHfBnbCheckpoint(const ModelWeights& weights, const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::Error(dir + ": cannot create directory: " + ec.message());
+  GPT2Q_RETURN_IF_ERROR(PrepareCheckpointDir(weights, dir));
   const GPT2Config& c = weights.config;
-  if (static_cast<int64_t>(weights.blocks.size()) != c.n_layer) {
-    return Status::Error(dir + ": model has " + std::to_string(weights.blocks.size()) +
-                         " blocks, config says n_layer = " + std::to_string(c.n_layer));
-  }
   ModelWeights view = weights;  // shallow: ForEach* need a mutable model
   Writer writer;
   HfBnbQuantConfig qc;

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/fp32_matrix.h"
+#include "model/checkpoint.h"
 
 namespace gpt2q {
 namespace {
@@ -62,14 +63,8 @@ Result<std::pair<int64_t, int64_t>> ParseShape(const std::string& where, const s
 
 Status SaveQuantizedCheckpoint(const ModelWeights& weights, const std::string& dir,
                                const QuantizedCheckpointInfo& info) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::Error(dir + ": cannot create directory: " + ec.message());
+  GPT2Q_RETURN_IF_ERROR(PrepareCheckpointDir(weights, dir));
   const GPT2Config& c = weights.config;
-  if (static_cast<int64_t>(weights.blocks.size()) != c.n_layer) {
-    return Status::Error(dir + ": model has " + std::to_string(weights.blocks.size()) +
-                         " blocks, config says n_layer = " + std::to_string(c.n_layer));
-  }
   ModelWeights view = weights;  // shallow: ForEach* need a mutable model
   std::map<std::string, std::string> metadata = {{"format", "pt"},
                                                  {"gpt2q.version", kQuantizedCheckpointVersion},

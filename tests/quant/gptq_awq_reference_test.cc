@@ -2,11 +2,13 @@
 // PyTorch implementations), scope no-lm-head, packed: perplexity within each
 // row's tolerance, mean KLD within 25%, AWQ's ratios where the reference's
 // choice is not fragile, GPTQ's per-layer errors, the orderings against rtn
-// (one evaluation pass per fixture: fp32 once per window); packed == simulate
-// and threads 1 == 2 on the shipped model.
+// (one evaluation pass per fixture: fp32 once per window; gated, slow); GPTQ's
+// per-layer errors alone (every run); packed == simulate and threads 1 == 2 on
+// the shipped model.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
@@ -15,6 +17,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "calib/windows.h"
@@ -101,6 +104,36 @@ QuantizedRun Quantize(const Fixture& f, const std::string& spec_text, QuantMode 
   return QuantizedRun{GPT2(std::move(weights).value()), std::move(gptq_log), std::move(awq_log)};
 }
 
+// gptq.py's per-layer error: the same decisions on the same Hessians, up to
+// rounding. Held, as the file sets its ppl tolerances, to 3× the largest change
+// the reference's own variants (float64 Cholesky, all float64, fp16 scales)
+// made to any layer's error of this row.
+void CheckGptqLayerErrors(const Fixture& f, const std::string& spec, const std::vector<GptqLayerLog>& log) {
+  const auto& errors = f.ref["rows"][spec]["gptq_layer_error"];
+  double moved = 0;
+  for (const auto& [key, variant] : f.ref["sensitivity"].items()) {
+    if (variant.value("base_row", "") != spec || !variant.contains("gptq_layer_error")) continue;
+    if (key.find("running_avg") != std::string::npos) continue;  // another H, not a rounding variant
+    for (const GptqLayerLog& l : log) {
+      const double base = errors[l.block][BlockLinearName(l.which)];
+      const double v = variant["gptq_layer_error"][l.block][BlockLinearName(l.which)];
+      moved = std::max(moved, std::fabs(v / base - 1.0));
+    }
+  }
+  ASSERT_GT(moved, 0.0) << spec << ": no sensitivity rows for the layer errors";
+  ASSERT_FALSE(log.empty());
+  double largest = 0;
+  for (const GptqLayerLog& l : log) {
+    const double want = errors[l.block][BlockLinearName(l.which)];
+    largest = std::max(largest, std::fabs(l.layer_error / want - 1.0));
+    EXPECT_NEAR(l.layer_error, want, 3 * moved * want)
+        << spec << " h." << l.block << "." << BlockLinearName(l.which) << " (reference variants moved " << moved
+        << ")";
+  }
+  std::printf("%s: largest layer-error difference %.1f%% (bound %.1f%%)\n", spec.c_str(), 100 * largest,
+              300 * moved);
+}
+
 // The rows checked against the reference, and the baseline whose mean KLD
 // each must beat where the reference's does.
 struct Row {
@@ -159,30 +192,7 @@ void CheckFixture(const std::string& name) {
   for (const std::string& spec : specs) {
     QuantizedRun run = Quantize(f, spec, QuantMode::kPacked, 2);
     const auto& row = f.ref["rows"][spec];
-    if (!run.gptq_log.empty()) {
-      // gptq.py's per-layer error: the same decisions on the same Hessians, up
-      // to rounding. Held, as the file sets its ppl tolerances, to 3× the
-      // largest change the reference's own variants (float64 Cholesky, all
-      // float64, fp16 scales) made to any layer's error of this row.
-      const auto& errors = row["gptq_layer_error"];
-      double moved = 0;
-      for (const auto& [key, variant] : f.ref["sensitivity"].items()) {
-        if (variant.value("base_row", "") != spec || !variant.contains("gptq_layer_error")) continue;
-        if (key.find("running_avg") != std::string::npos) continue;  // another H, not a rounding variant
-        for (const GptqLayerLog& l : run.gptq_log) {
-          const double base = errors[l.block][BlockLinearName(l.which)];
-          const double v = variant["gptq_layer_error"][l.block][BlockLinearName(l.which)];
-          moved = std::max(moved, std::fabs(v / base - 1.0));
-        }
-      }
-      ASSERT_GT(moved, 0.0) << spec << ": no sensitivity rows for the layer errors";
-      for (const GptqLayerLog& l : run.gptq_log) {
-        const double want = errors[l.block][BlockLinearName(l.which)];
-        EXPECT_NEAR(l.layer_error, want, 3 * moved * want)
-            << spec << " h." << l.block << "." << BlockLinearName(l.which) << " (reference variants moved "
-            << moved << ")";
-      }
-    }
+    if (!run.gptq_log.empty()) CheckGptqLayerErrors(f, spec, run.gptq_log);
     if (!run.awq_log.empty()) {
       std::printf("%s %s\n", name.c_str(), spec.c_str());
       CheckAwqRatios(row, run.awq_log);
@@ -258,6 +268,33 @@ TEST(GptqAwqReferenceTest, TinyShakespeareOutliers) {
   if (!SlowTestsWanted()) GTEST_SKIP() << "slow: set GPT2Q_SLOW_TESTS=1 to run";
   CheckFixture("gpt2-tiny-shakespeare-outliers");
 }
+
+// GPTQ's decisions per layer on both fixtures (quantization only: seconds).
+class GptqLayerErrorTest : public ::testing::TestWithParam<std::tuple<const char*, const char*>> {
+ protected:
+  static void SetUpTestSuite() { UseSingleThreadedBlas(); }
+};
+
+TEST_P(GptqLayerErrorTest, MatchesTheReferencesLayerErrors) {
+  const auto [fixture, spec] = GetParam();
+  const Fixture f = LoadFixture(fixture);
+  const QuantizedRun run = Quantize(f, spec, QuantMode::kPacked, 2);
+  ASSERT_EQ(run.gptq_log.size(), 4u * f.ref["rows"][spec]["gptq_layer_error"].size());
+  CheckGptqLayerErrors(f, spec, run.gptq_log);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, GptqLayerErrorTest,
+    ::testing::Combine(::testing::Values(kFixtures[0], kFixtures[1]),
+                       ::testing::Values("gptq:bits=4,group=128", "gptq:bits=3,group=128",
+                                         "gptq:bits=4,group=-1,act_order=1")),
+    [](const auto& info) {
+      std::string name = std::string(std::get<0>(info.param)) + "_" + std::get<1>(info.param);
+      for (char& c : name) {
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+      }
+      return name;
+    });
 
 // Every linear of `a` and `b` dequantized; mlp.c_proj of a model that keeps a
 // GELU scale is divided by it (simulate folds it, packed keeps it).

@@ -2,6 +2,7 @@
 // of one text — memory, perplexity, KL divergence against fp32, speed, weight
 // histograms, per-tensor error and generated samples — written as tables,
 // figures and a self-contained HTML report. Also gpt2q hist (the histograms alone).
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -142,9 +143,14 @@ std::string CommandLine(const CompareArgs& args, const std::string& model_arg) {
 }
 
 // Generates every prompt with the same seed and settings.
-Result<std::vector<Sample>> MakeSamples(const GPT2& model, const Tokenizer& tokenizer, const CompareArgs& args,
-                                        ThreadPool& pool, std::vector<std::string>* notes) {
+// Generates the samples into r->samples (and self-ppl notes into r->notes),
+// timing their batch-1 decode into r->decode_tokens_per_s.
+Status MakeSamples(const GPT2& model, const Tokenizer& tokenizer, const CompareArgs& args, ThreadPool& pool,
+                   MethodResult* r) {
   std::vector<Sample> samples;
+  std::vector<std::string>* notes = &r->notes;
+  int64_t decoded = 0;
+  double decode_s = 0;
   GenerateOptions options;
   options.max_length = std::min<int64_t>(args.max_length, model.config().n_ctx);
   options.sampling.top_k = args.top_k;
@@ -152,6 +158,8 @@ Result<std::vector<Sample>> MakeSamples(const GPT2& model, const Tokenizer& toke
   for (const std::string& prompt : args.prompts) {
     GPT2Q_ASSIGN_OR_RETURN(GeneratedText g, GenerateText(model, tokenizer, prompt, options, pool));
     samples.push_back({prompt, g.text});
+    decoded += std::max<int64_t>(g.result.new_tokens - 1, 0);  // the first new token comes with the prefill
+    decode_s += g.result.decode_s;
     if (args.self_ppl && g.result.ids.size() >= 2) {
       // The notebooks' own measure: the model's perplexity on the text it generated.
       PerplexityOptions self;
@@ -161,7 +169,10 @@ Result<std::vector<Sample>> MakeSamples(const GPT2& model, const Tokenizer& toke
       notes->push_back(fmt::format("self-ppl (ppl on its own generated text) for \"{}\": {:.3f}", prompt, r.ppl));
     }
   }
-  return samples;
+  r->samples = std::move(samples);
+  r->decode_tokens = decoded;
+  r->decode_tokens_per_s = decoded > 0 && decode_s > 0 ? static_cast<double>(decoded) / decode_s : kNotMeasured;
+  return OkStatus();
 }
 
 // Fills the histogram of `quantized`'s tensors named in `stats` against `original`.
@@ -220,6 +231,9 @@ MethodResult ResultFromRun(const Run& run, const AppliedQuantization& applied, c
   }
   r.eval_s = ppl.eval_s;
   r.tokens_per_s = ppl.tokens_per_s;
+  if (ppl.forward_s > 0) r.prefill_tokens_per_s = ppl.prefill_tokens_per_s();
+  const PerplexityResult& fp32 = kl != nullptr ? kl->reference : ppl;  // fp32's own row: itself
+  if (fp32.forward_s > 0) r.fp32_prefill_tokens_per_s = fp32.prefill_tokens_per_s();
   r.quantize_s = applied.report.seconds;
   for (const auto& t : applied.report.tensors) r.per_tensor.push_back({t.name, t.mse, t.sqnr_db, t.max_abs_err});
   r.notes = applied.report.notes;
@@ -311,7 +325,7 @@ Status RunCompare(const CompareArgs& args) {
   fp32.kld_mean = fp32.kld_median = fp32.kld_p99 = fp32.kld_max = fp32.kld_stderr = 0;
   fp32.top1_agree = 1;
   fp32.rms_delta_p = 0;
-  GPT2Q_ASSIGN_OR_RETURN(fp32.samples, MakeSamples(*base.model, *base.tokenizer, args, *pool, &fp32.notes));
+  GPT2Q_RETURN_IF_ERROR(MakeSamples(*base.model, *base.tokenizer, args, *pool, &fp32));
   results.push_back(std::move(fp32));
   progress.Update(1);
 
@@ -330,7 +344,7 @@ Status RunCompare(const CompareArgs& args) {
     ResetTrackedPeak();
     GPT2Q_ASSIGN_OR_RETURN(KlStats kl, CompareModels(*base.model, model, tokens, ppl_options, *pool));
     MethodResult r = ResultFromRun(run, applied, &kl, kl.candidate, fp32_ppl.ppl);
-    GPT2Q_ASSIGN_OR_RETURN(r.samples, MakeSamples(model, *base.tokenizer, args, *pool, &r.notes));
+    GPT2Q_RETURN_IF_ERROR(MakeSamples(model, *base.tokenizer, args, *pool, &r));
     results.push_back(std::move(r));
     progress.Update(static_cast<int64_t>(i + 2));
   }

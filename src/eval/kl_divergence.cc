@@ -60,11 +60,13 @@ Result<KlStats> CompareModels(const GPT2& reference, const GPT2& candidate,
   const int64_t V = config.n_vocab;
   std::vector<TokenComparison> rows;
   double seconds_reference = 0, seconds_candidate = 0;
+  int64_t tokens_run = 0;
   const std::vector<EvalWindow> windows = PlanWindows(static_cast<int64_t>(tokens.size()), ctx, stride);
   int64_t total = 0;
   for (const auto& w : windows) total += w.scored();
   for (const EvalWindow& w : windows) {
     const int64_t len = w.length();
+    tokens_run += len;
     AlignedBuffer ref_logits(len * V * sizeof(float)), cand_logits(len * V * sizeof(float));
     {
       Stopwatch watch;
@@ -126,6 +128,9 @@ Result<KlStats> CompareModels(const GPT2& reference, const GPT2& candidate,
   }
   Summarise(stats.reference, seconds_reference);
   Summarise(stats.candidate, seconds_candidate);
+  for (PerplexityResult* r : {&stats.reference, &stats.candidate}) r->tokens_run = tokens_run;
+  stats.reference.forward_s = seconds_reference;  // the two alternate window by window
+  stats.candidate.forward_s = seconds_candidate;
   stats.candidate.peak_tracked_bytes = TrackedPeakBytes();
   stats.candidate.peak_rss_bytes = PeakRssBytes();
   return stats;

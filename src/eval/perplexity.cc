@@ -104,7 +104,10 @@ Result<PerplexityResult> EvaluatePerplexity(const GPT2& model, const std::vector
     }
     cache->Clear();
     float* logits_data = logits.as<float>();
+    Stopwatch forward;
     model.Forward(batch_tokens.data(), batch, len, *cache, LogitsMode::kAll, logits_data, pool);
+    result.forward_s += forward.Seconds();
+    result.tokens_run += batch * len;
 
     for (int64_t b = 0; b < batch; ++b) {
       const EvalWindow& w = windows[first + b];

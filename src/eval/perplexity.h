@@ -58,8 +58,15 @@ struct PerplexityResult {
   std::vector<double> token_nll;
   double eval_s = 0;
   double tokens_per_s = 0;
+  // The forward pass alone (logits at every position): tokens of every
+  // window, whole, and the seconds spent in it.
+  int64_t tokens_run = 0;
+  double forward_s = 0;
   int64_t peak_tracked_bytes = 0;  // tracked allocations during the evaluation
   int64_t peak_rss_bytes = 0;      // process peak RSS (VmHWM) after it
+
+  // All-logits prefill speed: tokens_run / forward_s (0 when not timed).
+  double prefill_tokens_per_s() const { return forward_s > 0 ? static_cast<double>(tokens_run) / forward_s : 0.0; }
 };
 
 // Returns the negative log-likelihood of a logits row [n_vocab] for `target`:

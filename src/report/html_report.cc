@@ -93,6 +93,29 @@ std::string ResultsTable(const std::vector<MethodResult>& results) {
   return h + "</table></div>\n";
 }
 
+// a / b, or NaN when either is unknown.
+double Ratio(double a, double b) { return std::isfinite(a) && std::isfinite(b) && b > 0 ? a / b : kNotMeasured; }
+
+std::string Times(double ratio) { return std::isfinite(ratio) ? FormatNumber(ratio, 3) + "×" : "-"; }
+
+std::string SpeedSection(const std::vector<MethodResult>& results) {
+  double fp32_decode = kNotMeasured;
+  for (const MethodResult& r : results) {
+    if (r.method == "fp32") fp32_decode = r.decode_tokens_per_s;
+  }
+  std::string h =
+      "<table id=\"speed-table\"><tr><th>Method</th><th>Prefill tok/s</th><th>fp32 prefill tok/s (same windows)</th>"
+      "<th>× fp32</th><th>Decode tok/s</th><th>× fp32</th><th>Tokens decoded</th></tr>\n";
+  for (const MethodResult& r : results) {
+    h += "<tr>" + Td(MethodLabel(r), false) + Td(FormatNumber(r.prefill_tokens_per_s, 5)) +
+         Td(FormatNumber(r.fp32_prefill_tokens_per_s, 5)) +
+         Td(Times(Ratio(r.prefill_tokens_per_s, r.fp32_prefill_tokens_per_s))) +
+         Td(FormatNumber(r.decode_tokens_per_s, 5)) + Td(Times(Ratio(r.decode_tokens_per_s, fp32_decode))) +
+         Td(std::to_string(r.decode_tokens)) + "</tr>\n";
+  }
+  return h + "</table>\n";
+}
+
 std::string KeyValueTable(const std::vector<std::pair<std::string, std::string>>& rows,
                           const std::string& id) {
   std::string h = "<table id=\"" + id + "\">\n";
@@ -204,6 +227,12 @@ Result<std::string> RenderHtmlReport(const RunInfo& run, const std::vector<Metho
     for (const std::string& n : r.notes) notes += "<li>" + HtmlEscape(MethodLabel(r) + ": " + n) + "</li>\n";
   }
   if (!notes.empty()) h += "<ul class=\"note\">\n" + notes + "</ul>\n";
+
+  h += "<h2 id=\"speed\">Speed</h2>\n" + SpeedSection(results);
+  h += "<p>Measured in this run, on this machine. Prefill: every evaluation window through the forward pass "
+       "with logits at every position (the perplexity workload); fp32's prefill is timed in the same windows, "
+       "alternating with the method's window by window, so a busy moment slows both. Decode: batch-1 decode "
+       "while generating the samples (tokens after the first of each), against the fp32 row's samples.</p>\n";
 
   h += "<h2 id=\"figures\">Figures</h2>\n";
   for (const ReportFigure& f : figures) {

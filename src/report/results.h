@@ -63,6 +63,15 @@ struct MethodResult {
   double tokens_per_s = kNotMeasured;
   double quantize_s = kNotMeasured;
 
+  // Speed. Prefill: every evaluation window through the forward pass with
+  // logits at every position (the perplexity workload); fp32's figure is timed
+  // in the same windows, alternating with this method's. Decode: batch-1
+  // decode while generating the samples (decode_tokens tokens).
+  double prefill_tokens_per_s = kNotMeasured;
+  double fp32_prefill_tokens_per_s = kNotMeasured;
+  double decode_tokens_per_s = kNotMeasured;
+  int64_t decode_tokens = 0;
+
   std::vector<TensorError> per_tensor;  // in model order
   std::vector<Sample> samples;
   std::vector<std::string> notes;       // e.g. "simulate: memory does not shrink"

@@ -56,6 +56,10 @@ nlohmann::ordered_json ResultJson(const MethodResult& r) {
   j["eval_s"] = Num(r.eval_s);
   j["tokens_per_s"] = Num(r.tokens_per_s);
   j["quantize_s"] = Num(r.quantize_s);
+  j["prefill_tokens_per_s"] = Num(r.prefill_tokens_per_s);
+  j["fp32_prefill_tokens_per_s"] = Num(r.fp32_prefill_tokens_per_s);
+  j["decode_tokens_per_s"] = Num(r.decode_tokens_per_s);
+  j["decode_tokens"] = r.decode_tokens;
   auto tensors = nlohmann::ordered_json::array();
   for (const TensorError& t : r.per_tensor) {
     tensors.push_back({{"tensor", t.tensor}, {"mse", Num(t.mse)}, {"sqnr_db", Num(t.sqnr_db)},
@@ -285,7 +289,8 @@ Status WriteResultsCsv(const std::string& path, const std::vector<MethodResult>&
       "method,scope,mode,format,weights_bytes,fp32_bytes,compression_fraction,"
       "compression_ratio,hf_footprint_bytes,peak_forward_bytes,loss,ppl,ppl_stderr,delta_ppl,"
       "kld_mean,kld_stderr,kld_median,kld_p99,kld_max,top1_agree,top1_agree_stderr,"
-      "rms_delta_p,eval_s,tokens_per_s,quantize_s\n";
+      "rms_delta_p,eval_s,tokens_per_s,quantize_s,prefill_tokens_per_s,fp32_prefill_tokens_per_s,"
+      "decode_tokens_per_s,decode_tokens\n";
   for (const MethodResult& r : results) {
     std::vector<std::string> f = {
         CsvField(r.method), CsvField(r.scope), CsvField(r.mode), CsvField(r.format),
@@ -297,7 +302,8 @@ Status WriteResultsCsv(const std::string& path, const std::vector<MethodResult>&
         CsvNumber(r.kld_stderr), CsvNumber(r.kld_median), CsvNumber(r.kld_p99),
         CsvNumber(r.kld_max), CsvNumber(r.top1_agree), CsvNumber(r.top1_agree_stderr),
         CsvNumber(r.rms_delta_p), CsvNumber(r.eval_s), CsvNumber(r.tokens_per_s),
-        CsvNumber(r.quantize_s)};
+        CsvNumber(r.quantize_s), CsvNumber(r.prefill_tokens_per_s), CsvNumber(r.fp32_prefill_tokens_per_s),
+        CsvNumber(r.decode_tokens_per_s), std::to_string(r.decode_tokens)};
     for (size_t i = 0; i < f.size(); ++i) out += (i ? "," : "") + f[i];
     out += "\n";
   }

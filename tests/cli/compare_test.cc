@@ -60,6 +60,14 @@ TEST_F(CompareTest, WritesEveryOutput) {
   for (const auto& row : on_disk["results"]) {
     for (const auto& key : row_schema["required"]) EXPECT_TRUE(row.contains(key.get<std::string>())) << key;
   }
+  // Speed, from the same run: every row's prefill next to fp32's in the same windows, and its decode.
+  for (const auto& row : on_disk["results"]) {
+    EXPECT_GT(row["prefill_tokens_per_s"].get<double>(), 0.0) << row["method"];
+    EXPECT_GT(row["fp32_prefill_tokens_per_s"].get<double>(), 0.0) << row["method"];
+    EXPECT_GT(row["decode_tokens_per_s"].get<double>(), 0.0) << row["method"];
+    EXPECT_GT(row["decode_tokens"].get<int64_t>(), 0) << row["method"];
+  }
+  EXPECT_EQ(Row("fp32")["prefill_tokens_per_s"], Row("fp32")["fp32_prefill_tokens_per_s"]);
   // CSV: a header and one line per result.
   const std::string csv = ReadAll(*out_ / "results.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);

@@ -54,6 +54,10 @@ inline MethodResult FakeResult(const std::string& method, int64_t bytes, double 
   r.eval_s = 1.5;
   r.tokens_per_s = 1000.0 / (1 + seed);
   r.quantize_s = 0.2 * seed;
+  r.prefill_tokens_per_s = 3000.0 / (1 + seed);
+  r.fp32_prefill_tokens_per_s = 3000.0;
+  r.decode_tokens_per_s = 100.0 / (1 + seed);
+  r.decode_tokens = 60;
   for (int l = 0; l < 4; ++l) {
     for (const char* t : {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"}) {
       r.per_tensor.push_back({"h." + std::to_string(l) + "." + t + ".weight", 1e-4 * seed,

@@ -99,6 +99,24 @@ TEST(Html, ReportHasEveryMethodFigureAndSetting) {
   EXPECT_EQ(html.find("<script src"), std::string::npos);
 }
 
+TEST(Html, SpeedSectionHasEveryMethodAndItsRatiosToFp32) {
+  const std::string dir = FreshDir("speed");
+  auto files = WriteFakeReport(dir);
+  ASSERT_TRUE(files.ok()) << files.message();
+  const std::string html = ReadAll(files->report_html);
+  const size_t begin = html.find("<table id=\"speed-table\">");
+  ASSERT_NE(begin, std::string::npos);
+  const std::string table = html.substr(begin, html.find("</table>", begin) - begin);
+  const auto results = testing::FakeResults();
+  EXPECT_EQ(Count(table, "<tr>"), results.size() + 1);
+  for (const auto& r : results) EXPECT_NE(table.find(HtmlEscape(MethodLabel(r))), std::string::npos) << r.method;
+  // Seed 2: prefill 1000 of fp32's 3000 in the same windows, decode 33.3 of fp32's 100.
+  EXPECT_NE(table.find("<td class=\"num\">0.333×</td><td class=\"num\">33.333</td>"
+                       "<td class=\"num\">0.333×</td>"),
+            std::string::npos)
+      << table;
+}
+
 TEST(Html, MissingFigureIsAnError) {
   auto html = RenderHtmlReport(testing::FakeRun(), testing::FakeResults(),
                                {{"x", "X", "", "/nonexistent/x.png", ""}});

@@ -111,10 +111,14 @@ Status ValidateQuantOptions(const QuantOptions& options) {
 
 Status RefuseQuantizedCheckpoint(const LoadedModel& loaded, const std::string& what) {
   if (!loaded.recorded) return OkStatus();
-  return Status::Error(fmt::format(
-      "{}: is a gpt2q quantized checkpoint ({}, scope {}, {} mode); {} needs an fp32, F16 or BF16 "
-      "checkpoint, not quantized weights (use the original model)",
-      loaded.name, loaded.recorded->quant, loaded.recorded->scope, loaded.recorded->mode, what));
+  const QuantizedCheckpointInfo& r = *loaded.recorded;
+  // GGUF and transformers + bitsandbytes inputs record their kind as the scope.
+  const std::string kind = r.scope == "gguf"     ? "GGUF file"
+                           : r.scope == "hf-bnb" ? "transformers + bitsandbytes checkpoint"
+                                                 : "gpt2q quantized checkpoint";
+  return Status::Error(fmt::format("{}: is a {} ({}, scope {}, {} mode); {} needs an fp32, F16 or BF16 "
+                                   "checkpoint, not quantized weights (use the original model)",
+                                   loaded.name, kind, r.quant, r.scope, r.mode, what));
 }
 
 Result<AppliedQuantization> ApplyQuantOptions(const QuantOptions& options, LoadedModel& loaded,

@@ -73,7 +73,8 @@ struct AppliedQuantization {
 // commands fail on bad arguments before any work starts.
 Status ValidateQuantOptions(const QuantOptions& options);
 
-// Returns an error when `loaded` is a gpt2q quantized checkpoint: `what`
+// Returns an error when `loaded` holds quantized weights (a gpt2q quantized
+// checkpoint, a GGUF file or a transformers + bitsandbytes checkpoint): `what`
 // (e.g. "--quant q4_0") needs the fp32 model, and would otherwise quantize
 // already-quantized weights again or compare the model with itself.
 Status RefuseQuantizedCheckpoint(const LoadedModel& loaded, const std::string& what);

@@ -192,6 +192,14 @@ TEST_F(GgufCliTest, InfoListsTheFilesTensors) {
   EXPECT_EQ(plain["tensors"].size(), 52u);
 }
 
+TEST_F(GgufCliTest, QuantizingAGgufAgainIsRefusedAndNamesIt) {
+  RunResult r = RunGpt2q("perplexity '" + FixtureFile("q8_0") + "' --quant q4_0");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("is a GGUF file (q8_0, scope gguf, packed mode); --quant q4_0 needs an fp32"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(GgufCliTest, BrokenFilesAreOneClearError) {
   std::ifstream in(FixtureFile("q4_0"), std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

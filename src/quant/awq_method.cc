@@ -186,7 +186,8 @@ Status RunAwq(const CalibrateArgs& args, QuantizeReport* report, std::vector<Awq
           }
         };
         run_module(block, reference.data());
-        loss = [&](std::span<const float> s) {
+        // run_module by value: `loss` runs after this scope has ended.
+        loss = [&, run_module](std::span<const float> s) {
           BlockWeights trial = block;
           BlockLinearMatrix(trial, which) =
               OwnedFp32(QuantizeScaled(w, out, in, s.data(), bits, group, pool), out, in);
@@ -197,7 +198,7 @@ Status RunAwq(const CalibrateArgs& args, QuantizeReport* report, std::vector<Awq
         // The linear alone: ‖X·(W' − W)ᵀ‖² from XᵀX = H·N/2 (HessianAccumulator's H).
         gram = c.gram->Symmetric();
         const double gram_scale = static_cast<double>(c.gram->n_samples()) / 2.0;
-        loss = [&](std::span<const float> s) {
+        loss = [&, gram_scale](std::span<const float> s) {  // gram_scale by value, as run_module above
           const std::vector<float> q = QuantizeScaled(w, out, in, s.data(), bits, group, pool);
           return GramOutputLoss(w.data(), q.data(), out, in, gram, gram_scale, R, pool);
         };

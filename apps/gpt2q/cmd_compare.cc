@@ -142,13 +142,12 @@ std::string CommandLine(const CompareArgs& args, const std::string& model_arg) {
   return cmd;
 }
 
-// Generates every prompt with the same seed and settings.
-// Generates the samples into r->samples (and self-ppl notes into r->notes),
-// timing their batch-1 decode into r->decode_tokens_per_s.
+// Generates every prompt with the same seed and settings into out->samples
+// (self-ppl notes into out->notes), timing their batch-1 decode.
 Status MakeSamples(const GPT2& model, const Tokenizer& tokenizer, const CompareArgs& args, ThreadPool& pool,
-                   MethodResult* r) {
+                   MethodResult* out) {
   std::vector<Sample> samples;
-  std::vector<std::string>* notes = &r->notes;
+  std::vector<std::string>* notes = &out->notes;
   int64_t decoded = 0;
   double decode_s = 0;
   GenerateOptions options;
@@ -169,9 +168,9 @@ Status MakeSamples(const GPT2& model, const Tokenizer& tokenizer, const CompareA
       notes->push_back(fmt::format("self-ppl (ppl on its own generated text) for \"{}\": {:.3f}", prompt, r.ppl));
     }
   }
-  r->samples = std::move(samples);
-  r->decode_tokens = decoded;
-  r->decode_tokens_per_s = decoded > 0 && decode_s > 0 ? static_cast<double>(decoded) / decode_s : kNotMeasured;
+  out->samples = std::move(samples);
+  out->decode_tokens = decoded;
+  out->decode_tokens_per_s = decoded > 0 && decode_s > 0 ? static_cast<double>(decoded) / decode_s : kNotMeasured;
   return OkStatus();
 }
 

@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "core/memory_stats.h"
+#include "core/scratch_buffer.h"
 #include "eval/generate.h"
 #include "eval/kl_divergence.h"
 #include "progress.h"
@@ -64,6 +65,7 @@ struct CompareArgs {
   std::string out = "gpt2q-report";
   std::string sort = "ppl";
   int64_t ctx = 0, stride = 0, max_tokens = 4096;
+  int64_t max_resident_mib = 512;  // quantized models held at once, sharing one fp32 pass
   CLI::Option *ctx_option = nullptr, *stride_option = nullptr;
   std::vector<std::string> prompts = {"I have a dream", "The future of AI is"};
   int64_t top_k = 30;
@@ -137,6 +139,7 @@ std::string CommandLine(const CompareArgs& args, const std::string& model_arg) {
   if (!args.calib.calib.empty()) cmd += " --calib " + args.calib.calib;
   if (args.calib.calib_samples != 128) cmd += fmt::format(" --calib-samples {}", args.calib.calib_samples);
   if (args.calib.calib_len > 0) cmd += fmt::format(" --calib-len {}", args.calib.calib_len);
+  if (args.max_resident_mib != 512) cmd += fmt::format(" --max-resident {}", args.max_resident_mib);
   if (!args.selective) cmd += " --no-selective";
   if (args.self_ppl) cmd += " --self-ppl";
   return cmd;
@@ -264,6 +267,9 @@ Status RunCompare(const CompareArgs& args) {
   GPT2Q_ASSIGN_OR_RETURN(SortKey sort_key, ParseSortKey(args.sort));
   GPT2Q_RETURN_IF_ERROR(ValidateHistogramOptions(args.histogram));
   if (args.max_tokens < 2) return Status::Error(fmt::format("--max-tokens {} must be >= 2", args.max_tokens));
+  if (args.max_resident_mib < 0 || args.max_resident_mib > (int64_t{1} << 30)) {
+    return Status::Error(fmt::format("--max-resident {} must be in [0, 2^30] MiB", args.max_resident_mib));
+  }
   const std::vector<Run> runs = PlanRuns(args);
   for (const Run& run : runs) {
     GPT2Q_RETURN_IF_ERROR(ValidateQuantOptions(run.options()));
@@ -313,7 +319,9 @@ Status RunCompare(const CompareArgs& args) {
                    {"histogram", fmt::format("{} bins over [{}, {}]", args.histogram.bins, args.histogram.lo,
                                              args.histogram.hi)}};
 
-  ProgressBar progress("compare", static_cast<int64_t>(runs.size() + 1));
+  // Progress counts the fp32 row, then every run twice: built, then evaluated.
+  ProgressBar progress("compare", static_cast<int64_t>(2 * runs.size() + 1));
+  int64_t steps_done = 0;
   std::vector<MethodResult> results;
   std::vector<HistogramData> histograms;
   std::set<std::string> histogram_methods;
@@ -326,27 +334,54 @@ Status RunCompare(const CompareArgs& args) {
   fp32.rms_delta_p = 0;
   GPT2Q_RETURN_IF_ERROR(MakeSamples(*base.model, *base.tokenizer, args, *pool, &fp32));
   results.push_back(std::move(fp32));
-  progress.Update(1);
+  progress.Update(++steps_done);
 
+  // The quantized models are built into groups that share one fp32 pass per
+  // window: a group is evaluated once its models hold --max-resident MiB, so the
+  // fp32 forward runs once per group rather than once per method.
+  struct Built {
+    size_t run;
+    QuantizedModel quantized;
+    int64_t resident_bytes;  // tracked bytes the model alone holds
+  };
+  std::vector<Built> group;
+  int64_t group_bytes = 0;
+  auto evaluate_group = [&]() -> Status {
+    if (group.empty()) return OkStatus();
+    std::vector<CompareCandidate> candidates;
+    for (const Built& b : group) candidates.push_back({b.quantized.loaded.model.get(), b.resident_bytes});
+    GPT2Q_ASSIGN_OR_RETURN(std::vector<KlStats> kl,
+                           CompareModels(*base.model, candidates, tokens, ppl_options, *pool));
+    for (size_t g = 0; g < group.size(); ++g) {
+      const Built& b = group[g];
+      MethodResult r = ResultFromRun(runs[b.run], b.quantized.applied, &kl[g], kl[g].candidate, fp32_ppl.ppl);
+      GPT2Q_RETURN_IF_ERROR(MakeSamples(*b.quantized.loaded.model, *base.tokenizer, args, *pool, &r));
+      results.push_back(std::move(r));
+      progress.Update(++steps_done);
+    }
+    group.clear();
+    group_bytes = 0;
+    return OkStatus();
+  };
   for (size_t i = 0; i < runs.size(); ++i) {
     const Run& run = runs[i];
+    const int64_t held_before = TrackedBytes() - TrackedScratchBytes();
     GPT2Q_ASSIGN_OR_RETURN(QuantizedModel quantized, LoadQuantized(args.model, run, *pool));
-    const GPT2& model = *quantized.loaded.model;
-    const AppliedQuantization& applied = quantized.applied;
+    quantized.loaded.tokenizer.reset();  // the base model's serves every run
+    const int64_t resident = std::max<int64_t>(0, TrackedBytes() - TrackedScratchBytes() - held_before);
     // One histogram panel per method: its first scope's tensors.
     if (histogram_methods.insert(run.method).second) {
-      GPT2Q_ASSIGN_OR_RETURN(HistogramData h,
-                             WeightHistogram(info.model_name, run.method, base.model->weights(),
-                                             model.weights(), applied.report.tensors, args.histogram, *pool));
+      GPT2Q_ASSIGN_OR_RETURN(HistogramData h, WeightHistogram(info.model_name, run.method, base.model->weights(),
+                                                              quantized.loaded.model->weights(),
+                                                              quantized.applied.report.tensors, args.histogram, *pool));
       histograms.push_back(std::move(h));
     }
-    ResetTrackedPeak();
-    GPT2Q_ASSIGN_OR_RETURN(KlStats kl, CompareModels(*base.model, model, tokens, ppl_options, *pool));
-    MethodResult r = ResultFromRun(run, applied, &kl, kl.candidate, fp32_ppl.ppl);
-    GPT2Q_RETURN_IF_ERROR(MakeSamples(model, *base.tokenizer, args, *pool, &r));
-    results.push_back(std::move(r));
-    progress.Update(static_cast<int64_t>(i + 2));
+    group.push_back({i, std::move(quantized), resident});
+    group_bytes += resident;
+    progress.Update(++steps_done);
+    if (group_bytes >= args.max_resident_mib * (int64_t{1} << 20)) GPT2Q_RETURN_IF_ERROR(evaluate_group());
   }
+  GPT2Q_RETURN_IF_ERROR(evaluate_group());
   progress.Finish();
 
   SortResults(results, sort_key);
@@ -434,6 +469,10 @@ void AddCompareOptions(CLI::App* cmd, CompareArgs* args, bool full) {
   args->stride_option = cmd->add_option("--stride", args->stride, "window step (default: ctx/2)");
   cmd->add_flag("!--no-selective", args->selective,
                 "with the default methods, skip the report's selective scopes and the all-params runs");
+  cmd->add_option("--max-resident", args->max_resident_mib,
+                  "MiB of quantized models held at once; a group shares one fp32 pass per window "
+                  "(0: one model at a time; results do not depend on it)")
+      ->capture_default_str();
   cmd->add_option("--sort", args->sort, "table order: ppl, kld, bytes or speed")->capture_default_str();
   cmd->add_option("--prompts", args->prompts, "prompts every method continues")->capture_default_str();
   cmd->add_option("--top-k", args->top_k, "sampling: top-k")->capture_default_str();

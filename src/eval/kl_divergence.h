@@ -3,6 +3,7 @@
 // probability — the statistics of llama-perplexity --kl-divergence.
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "core/status.h"
@@ -21,8 +22,26 @@ struct KlStats {
   PerplexityResult candidate;                   // the candidate's, on the same windows
 };
 
-// Evaluates both models window by window (same windows, same tokens) and
-// compares their next-token distributions at every scored position.
+// A model compared with the reference, and the tracked bytes it alone holds
+// (its weights), which the other candidates' memory peaks leave out.
+struct CompareCandidate {
+  const GPT2* model = nullptr;
+  int64_t resident_bytes = 0;
+};
+
+// Evaluates the reference once per window and every candidate on the same
+// window right after it, and compares their next-token distributions at every
+// scored position. Returns one KlStats per candidate, in order: each the same,
+// bit for bit, as comparing that candidate alone. A candidate's
+// `candidate.peak_tracked_bytes` is the tracked peak of its own turns (its
+// forward and comparison) less the other candidates' resident_bytes: what it
+// would be with that candidate the only one held. Its `reference` carries the
+// reference's timing over the same windows (shared by every candidate).
+Result<std::vector<KlStats>> CompareModels(const GPT2& reference, std::span<const CompareCandidate> candidates,
+                                           const std::vector<int32_t>& tokens, const PerplexityOptions& options,
+                                           ThreadPool& pool);
+
+// One candidate.
 Result<KlStats> CompareModels(const GPT2& reference, const GPT2& candidate,
                               const std::vector<int32_t>& tokens, const PerplexityOptions& options,
                               ThreadPool& pool);

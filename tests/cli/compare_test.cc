@@ -96,6 +96,26 @@ TEST_F(CompareTest, SamplesAreGpt2qGenerateWithQuant) {
   EXPECT_EQ(g["weights_bytes"], Row("nf4")["weights_bytes"]);
 }
 
+TEST_F(CompareTest, OneModelAtATimeGivesTheSameNumbers) {
+  // The suite's run held both methods at once beside one fp32 pass per window;
+  // --max-resident 0 evaluates each alone with its own fp32 pass, as before.
+  const fs::path out = out_->string() + ".alone";
+  nlohmann::json alone = ParseJson(RunGpt2q("compare --methods absmax nf4:block=64 --max-tokens 700 "
+                                            "--max-resident 0 --json --out '" + out.string() + "'"));
+  fs::remove_all(out);
+  ASSERT_EQ(alone["results"].size(), (*json_)["results"].size());
+  for (size_t i = 0; i < alone["results"].size(); ++i) {
+    const nlohmann::json& a = alone["results"][i];
+    const nlohmann::json& b = (*json_)["results"][i];
+    SCOPED_TRACE(a["method"].get<std::string>());
+    EXPECT_EQ(a["method"], b["method"]);
+    for (const char* key : {"ppl", "loss", "ppl_stderr", "kld", "top1_agree", "rms_delta_p", "weights_bytes",
+                            "samples", "per_tensor"}) {
+      EXPECT_EQ(a[key], b[key]) << key;
+    }
+  }
+}
+
 TEST_F(CompareTest, HistogramCountsSumToTheWeightsPlotted) {
   nlohmann::json h = nlohmann::json::parse(ReadAll(*out_ / "histograms.json"));
   ASSERT_EQ(h.size(), 2u);
@@ -153,7 +173,8 @@ TEST(CompareErrors, BadArgumentsFailBeforeAnyWork) {
            {"--text /nonexistent/text.txt", "/nonexistent/text.txt"},
            {"--text '" + empty.string() + "'", "the text is empty"},
            {"--text '" + short_text.string() + "'", "shorter than one window"},
-           {"--sort colour", "colour"}}) {
+           {"--sort colour", "colour"},
+           {"--max-resident -1", "--max-resident -1 must be"}}) {
     RunResult r = RunGpt2q("compare " + c.args + o);
     EXPECT_EQ(r.exit_code, 1) << c.args << "\n" << r.err;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;

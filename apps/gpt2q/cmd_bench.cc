@@ -33,14 +33,7 @@ struct BenchArgs {
   int repeat = 5;
   std::vector<std::string> quants;  // methods timed after fp32, each on a fresh copy of the model
   QuantOptions quant;               // scope and mode for them
-};
-
-// Prefill and decode rates of one model, medians of `repeat` runs after a warm-up,
-// and the peak RSS while they ran (none where the kernel cannot reset the peak).
-struct ModelTiming {
-  double prefill = 0, decode = 0;
-  std::vector<double> prefill_runs, decode_runs;
-  std::optional<int64_t> peak_rss_bytes;
+  int64_t max_resident_mib = 4096;  // quantized models held at once, timed round-robin with fp32
 };
 
 double Median(std::vector<double> values) {
@@ -49,54 +42,68 @@ double Median(std::vector<double> values) {
   return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
-ModelTiming TimeModel(const GPT2& model, const BenchArgs& args, bool prefill, bool decode,
-                      std::mt19937_64& rng, ThreadPool& pool, const std::function<void()>& tick) {
-  const GPT2Config& config = model.config();
+// What every model is timed on, and the buffers its runs write: the same
+// tokens for all, one prefill window and a decode sequence from an empty cache.
+struct Workload {
+  std::vector<int32_t> prefill_tokens, decode_tokens;
+  bool all_logits = true;
+  AlignedBuffer prefill_logits, decode_logits;
+  std::unique_ptr<KVCache> prefill_cache, decode_cache;
+};
+
+Workload MakeWorkload(const GPT2Config& config, const BenchArgs& args, bool prefill, bool decode) {
+  std::mt19937_64 rng(7);
   std::uniform_int_distribution<int32_t> random_token(0, static_cast<int32_t>(config.n_vocab) - 1);
-  ModelTiming timing;
+  Workload w;
+  w.all_logits = args.logits == "all";
   if (prefill) {
-    // One window of `tokens` tokens with logits at every position (the perplexity
-    // workload) or at the last one (a prompt, as llama-bench's pp test).
-    const bool all_logits = args.logits == "all";
-    std::vector<int32_t> tokens(args.tokens);
-    for (int32_t& t : tokens) t = random_token(rng);
-    AlignedBuffer logits(static_cast<size_t>((all_logits ? args.tokens : 1) * config.n_vocab) * sizeof(float));
-    KVCache cache(config, 1, args.tokens);
-    std::vector<double> rates;
-    for (int r = -1; r < args.repeat; ++r) {  // run -1 warms up (page faults, caches)
-      cache.Clear();
-      Stopwatch watch;
-      model.Forward(tokens.data(), 1, args.tokens, cache, all_logits ? LogitsMode::kAll : LogitsMode::kLast,
-                    logits.as<float>(), pool);
-      if (r < 0) continue;
-      rates.push_back(args.tokens / watch.Seconds());
-      tick();
-    }
-    timing.prefill = Median(rates);
-    timing.prefill_runs = rates;
+    // One window with logits at every position (the perplexity workload) or at
+    // the last one (a prompt, as llama-bench's pp test).
+    w.prefill_tokens.resize(args.tokens);
+    for (int32_t& t : w.prefill_tokens) t = random_token(rng);
+    w.prefill_logits = AlignedBuffer(static_cast<size_t>((w.all_logits ? args.tokens : 1) * config.n_vocab) * 4);
+    w.prefill_cache = std::make_unique<KVCache>(config, 1, args.tokens);
   }
   if (decode) {
-    // Batch 1, one token per Forward call from an empty cache, logits of that token.
-    AlignedBuffer logits(static_cast<size_t>(config.n_vocab) * sizeof(float));
-    KVCache cache(config, 1, args.decode_tokens);
-    std::vector<double> rates;
-    for (int r = -1; r < args.repeat; ++r) {  // run -1 warms up
-      cache.Clear();
-      int32_t token = random_token(rng);
-      Stopwatch watch;
-      for (int64_t i = 0; i < args.decode_tokens; ++i) {
-        model.Forward(&token, 1, 1, cache, LogitsMode::kLast, logits.as<float>(), pool);
-        token = random_token(rng);
-      }
-      if (r < 0) continue;
-      rates.push_back(args.decode_tokens / watch.Seconds());
-      tick();
-    }
-    timing.decode = Median(rates);
-    timing.decode_runs = rates;
+    w.decode_tokens.resize(args.decode_tokens);
+    for (int32_t& t : w.decode_tokens) t = random_token(rng);
+    w.decode_logits = AlignedBuffer(static_cast<size_t>(config.n_vocab) * sizeof(float));
+    w.decode_cache = std::make_unique<KVCache>(config, 1, args.decode_tokens);
   }
-  return timing;
+  return w;
 }
+
+// Tokens per second of one prefill of the workload's window.
+double PrefillRate(const GPT2& model, Workload& w, ThreadPool& pool) {
+  const int64_t n = static_cast<int64_t>(w.prefill_tokens.size());
+  w.prefill_cache->Clear();
+  Stopwatch watch;
+  model.Forward(w.prefill_tokens.data(), 1, n, *w.prefill_cache, w.all_logits ? LogitsMode::kAll : LogitsMode::kLast,
+                w.prefill_logits.as<float>(), pool);
+  return static_cast<double>(n) / watch.Seconds();
+}
+
+// Tokens per second of batch-1 decode: one token per Forward call from an
+// empty cache, the logits of that token.
+double DecodeRate(const GPT2& model, Workload& w, ThreadPool& pool) {
+  w.decode_cache->Clear();
+  Stopwatch watch;
+  for (int32_t& token : w.decode_tokens) {
+    model.Forward(&token, 1, 1, *w.decode_cache, LogitsMode::kLast, w.decode_logits.as<float>(), pool);
+  }
+  return static_cast<double>(w.decode_tokens.size()) / watch.Seconds();
+}
+
+// One model in the rotation: its runs, and its own peak RSS (none where the
+// kernel cannot reset the peak).
+struct Contender {
+  std::unique_ptr<GPT2> owned;  // a quantized copy; fp32 is the loaded model itself
+  const GPT2* model = nullptr;
+  AppliedQuantization applied;
+  int64_t resident_rss = 0;  // RSS its loading added
+  std::vector<double> prefill_runs, decode_runs;
+  std::optional<int64_t> peak_rss_bytes;
+};
 
 Status RunBench(const BenchArgs& args) {
   bool prefill = false, decode = false, tokenizer_bench = false;
@@ -108,11 +115,16 @@ Status RunBench(const BenchArgs& args) {
     else return Status::Error("--what: unknown item '" + item + "'; valid: prefill, decode, tokenizer");
   }
   if (args.repeat < 1) return Status::Error(fmt::format("--repeat {} must be >= 1", args.repeat));
+  if (args.max_resident_mib < 0 || args.max_resident_mib > (int64_t{1} << 30)) {
+    return Status::Error(fmt::format("--max-resident {} must be in [0, 2^30] MiB", args.max_resident_mib));
+  }
   if (args.logits != "all" && args.logits != "last") {
     return Status::Error("--logits: '" + args.logits + "'; valid: all, last");
   }
   GPT2Q_ASSIGN_OR_RETURN(std::unique_ptr<ThreadPool> pool, MakePool(args.common));
+  const int64_t rss_before_model = CurrentRssBytes();
   GPT2Q_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(args.model, *pool));
+  const int64_t fp32_resident_rss = CurrentRssBytes() - rss_before_model;
   GPT2Q_RETURN_IF_ERROR(ValidateQuantOptions(args.quant));
   for (const std::string& q : args.quants) GPT2Q_RETURN_IF_ERROR(ParseQuantSpec(q).status());
   const GPT2Config config = loaded.model->config();
@@ -125,60 +137,108 @@ Status RunBench(const BenchArgs& args) {
   }
 
   nlohmann::json out = {{"model", loaded.name}, {"threads", args.common.threads}, {"repeat", args.repeat}};
-  std::mt19937_64 rng(7);
   ProgressBar progress("bench", args.repeat * ((prefill + decode) * (1 + static_cast<int64_t>(args.quants.size())) +
                                                tokenizer_bench));
   int64_t steps = 0;
+  auto tick = [&] { progress.Update(++steps); };
 
-  // The process's peak, kept across the per-method resets below.
+  // Every model is timed round-robin: repeat r runs each model of a group once
+  // before repeat r + 1, so a busy minute lands on all of them alike. A group is
+  // fp32 and the quantized models that fit --max-resident; each model's peak RSS
+  // is its own: the RSS with no model loaded plus what its loading and runs added.
   int64_t process_peak_rss = 0;
-  std::vector<std::pair<std::string, AppliedQuantization>> rows;
-  std::vector<ModelTiming> timings;
-  for (size_t m = 0; m <= args.quants.size() && (prefill || decode); ++m) {
-    AppliedQuantization applied;
-    if (m == 0) {
-      GPT2Q_ASSIGN_OR_RETURN(applied, ApplyQuantOptions(QuantOptions{}, loaded, *pool));
-    } else {
-      // A fresh copy of the model for every method (quantization works in
-      // place), loaded once the previous one is gone.
-      loaded.model.reset();
-      GPT2Q_ASSIGN_OR_RETURN(LoadedModel copy, LoadModel(args.model, *pool));
-      loaded.model = std::move(copy.model);
-      QuantOptions options = args.quant;
-      options.quant = args.quants[m - 1];
-      GPT2Q_ASSIGN_OR_RETURN(applied, ApplyQuantOptions(options, loaded, *pool, CalibrationSourceOf(copy)));
-    }
-    // This method's own peak: the previous model and the fp32 weights that
-    // quantization replaced go back to the kernel first.
-    malloc_trim(0);
+  std::vector<Contender> timed;  // fp32 first, then --quant in order
+  if (prefill || decode) {
+    Workload work = MakeWorkload(config, args, prefill, decode);
+    const int64_t rss_floor = CurrentRssBytes() - fp32_resident_rss;
+    auto warm_up = [&](const GPT2& model) {  // page faults, caches; also where its peak RSS is reached
+      if (prefill) PrefillRate(model, work, *pool);
+      if (decode) DecodeRate(model, work, *pool);
+    };
+    auto run_rounds = [&](std::vector<Contender*> group, bool tick_fp32) {
+      for (int r = 0; r < args.repeat; ++r) {
+        for (Contender* c : group) {
+          if (prefill) c->prefill_runs.push_back(PrefillRate(*c->model, work, *pool));
+          if (decode) c->decode_runs.push_back(DecodeRate(*c->model, work, *pool));
+          if (c != group.front() || tick_fp32) {
+            for (int k = 0; k < prefill + decode; ++k) tick();
+          }
+        }
+      }
+    };
+    Contender fp32;
+    fp32.model = loaded.model.get();
+    GPT2Q_ASSIGN_OR_RETURN(fp32.applied, ApplyQuantOptions(QuantOptions{}, loaded, *pool));
     process_peak_rss = std::max(process_peak_rss, PeakRssBytes());
-    const bool peak_reset = ResetPeakRss();
-    timings.push_back(TimeModel(*loaded.model, args, prefill, decode, rng, *pool, [&] { progress.Update(++steps); }));
-    if (peak_reset) timings.back().peak_rss_bytes = PeakRssBytes();
-    rows.emplace_back(applied.spec, std::move(applied));
+    if (ResetPeakRss()) {
+      warm_up(*fp32.model);
+      fp32.peak_rss_bytes = PeakRssBytes();
+    } else {
+      warm_up(*fp32.model);
+    }
+    timed.push_back(std::move(fp32));
+    std::vector<Contender> group;
+    int64_t group_rss = 0;
+    bool first_group = true;
+    auto flush = [&] {
+      std::vector<Contender*> rotation = {&timed.front()};
+      for (Contender& c : group) rotation.push_back(&c);
+      run_rounds(rotation, first_group);
+      first_group = false;
+      for (Contender& c : group) {
+        c.owned.reset();  // its runs are kept; its weights go
+        timed.push_back(std::move(c));
+      }
+      group.clear();
+      group_rss = 0;
+    };
+    for (const std::string& quant : args.quants) {
+      malloc_trim(0);
+      const int64_t rss_before = CurrentRssBytes();
+      // A fresh copy of the model for every method (quantization works in place).
+      GPT2Q_ASSIGN_OR_RETURN(LoadedModel copy, LoadModel(args.model, *pool));
+      QuantOptions options = args.quant;
+      options.quant = quant;
+      Contender c;
+      GPT2Q_ASSIGN_OR_RETURN(c.applied, ApplyQuantOptions(options, copy, *pool, CalibrationSourceOf(copy)));
+      c.owned = std::move(copy.model);
+      c.model = c.owned.get();
+      copy = LoadedModel();
+      malloc_trim(0);  // the fp32 weights that quantization replaced go back to the kernel
+      process_peak_rss = std::max(process_peak_rss, PeakRssBytes());
+      const bool peak_reset = ResetPeakRss();
+      warm_up(*c.model);
+      if (peak_reset) c.peak_rss_bytes = rss_floor + PeakRssBytes() - rss_before;
+      c.resident_rss = std::max<int64_t>(0, CurrentRssBytes() - rss_before);
+      group_rss += c.resident_rss;
+      group.push_back(std::move(c));
+      if (group_rss >= args.max_resident_mib * (int64_t{1} << 20)) flush();
+    }
+    if (!group.empty() || first_group) flush();
   }
-  if (!rows.empty()) {
+  if (!timed.empty()) {
     nlohmann::json table = nlohmann::json::array();
-    for (size_t i = 0; i < rows.size(); ++i) {
-      nlohmann::json row = QuantizationJson(rows[i].second);
+    for (Contender& c : timed) {
+      nlohmann::json row = QuantizationJson(c.applied);
       row.erase("tensors");
       if (prefill) {
-        row["prefill_tokens_per_s"] = timings[i].prefill;
-        row["prefill_runs"] = timings[i].prefill_runs;
-        row["prefill_vs_fp32"] = timings[i].prefill / timings[0].prefill;
+        row["prefill_tokens_per_s"] = Median(c.prefill_runs);
+        row["prefill_runs"] = c.prefill_runs;
+        row["prefill_vs_fp32"] = Median(c.prefill_runs) / Median(timed[0].prefill_runs);
       }
       if (decode) {
-        row["decode_tokens_per_s"] = timings[i].decode;
-        row["decode_runs"] = timings[i].decode_runs;
-        row["decode_vs_fp32"] = timings[i].decode / timings[0].decode;
+        row["decode_tokens_per_s"] = Median(c.decode_runs);
+        row["decode_runs"] = c.decode_runs;
+        row["decode_vs_fp32"] = Median(c.decode_runs) / Median(timed[0].decode_runs);
       }
-      row["peak_rss_bytes"] = timings[i].peak_rss_bytes ? nlohmann::json(*timings[i].peak_rss_bytes) : nullptr;
+      row["peak_rss_bytes"] = c.peak_rss_bytes ? nlohmann::json(*c.peak_rss_bytes) : nullptr;
       table.push_back(row);
     }
     out["methods"] = table;
     out["prefill_tokens"] = args.tokens;
     out["prefill_logits"] = args.logits;
     out["decode_tokens"] = args.decode_tokens;
+    out["interleaved"] = "round-robin: each repeat runs every model of a group once (fp32 in every group)";
   }
   if (tokenizer_bench) {
     std::string path = args.text;
@@ -206,8 +266,9 @@ Status RunBench(const BenchArgs& args) {
     PrintJson(out);
     return OkStatus();
   }
-  fmt::print("model      {} ({} threads, median of {})\n", loaded.name, args.common.threads, args.repeat);
-  if (!rows.empty()) {
+  fmt::print("model      {} ({} threads, median of {}, methods interleaved round-robin)\n", loaded.name,
+             args.common.threads, args.repeat);
+  if (!timed.empty()) {
     std::vector<std::string> workload;
     if (prefill) {
       workload.push_back(fmt::format("{} tokens prefilled ({} logits)", args.tokens,
@@ -216,18 +277,19 @@ Status RunBench(const BenchArgs& args) {
     if (decode) workload.push_back(fmt::format("{} decoded at batch 1", args.decode_tokens));
     fmt::print("{}\n", fmt::join(workload, ", "));
     size_t width = 28;  // the method column fits the longest spec
-    for (const auto& row : rows) width = std::max(width, row.first.size());
+    for (const Contender& c : timed) width = std::max(width, c.applied.spec.size());
     fmt::print("{:<{}} {:>11} {:>11} {:>9} {:>11} {:>9} {:>11}\n", "method", width, "weights", "prefill t/s",
                "x fp32", "decode t/s", "x fp32", "peak RSS");
     // A rate and its ratio to fp32, or dashes where --what left it out.
-    auto rate = [](bool measured, double value, double fp32) {
-      return measured ? fmt::format("{:>11.1f} {:>9.2f}", value, value / fp32) : fmt::format("{:>11} {:>9}", "-", "-");
+    auto rate = [](bool measured, const std::vector<double>& runs, const std::vector<double>& fp32) {
+      return measured ? fmt::format("{:>11.1f} {:>9.2f}", Median(runs), Median(runs) / Median(fp32))
+                      : fmt::format("{:>11} {:>9}", "-", "-");
     };
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const std::optional<int64_t>& peak = timings[i].peak_rss_bytes;
-      fmt::print("{:<{}} {:>11} {} {} {:>11}\n", rows[i].first, width, FormatBytes(rows[i].second.memory.weights_bytes),
-                 rate(prefill, timings[i].prefill, timings[0].prefill),
-                 rate(decode, timings[i].decode, timings[0].decode), peak ? FormatBytes(*peak) : "n/a");
+    for (const Contender& c : timed) {
+      fmt::print("{:<{}} {:>11} {} {} {:>11}\n", c.applied.spec, width, FormatBytes(c.applied.memory.weights_bytes),
+                 rate(prefill, c.prefill_runs, timed[0].prefill_runs),
+                 rate(decode, c.decode_runs, timed[0].decode_runs),
+                 c.peak_rss_bytes ? FormatBytes(*c.peak_rss_bytes) : "n/a");
     }
   }
   if (tokenizer_bench) {
@@ -235,7 +297,7 @@ Status RunBench(const BenchArgs& args) {
                out["tokenizer"]["mb_per_s"].get<double>(), out["tokenizer"]["bytes"].get<int64_t>());
   }
   fmt::print("peak RSS   {} (the process{})\n", FormatBytes(process_peak_rss),
-             rows.empty() ? "" : "; per method above: the peak while it ran, its model loaded");
+             timed.empty() ? "" : "; per method above: with no model loaded, plus its own model and runs");
   return OkStatus();
 }
 
@@ -252,6 +314,9 @@ Command AddBenchCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--decode-tokens", args->decode_tokens, "tokens decoded one at a time")->capture_default_str();
   cmd->add_option("--repeat", args->repeat, "timed runs per measurement, after one warm-up run; the median is reported")->capture_default_str();
+  cmd->add_option("--max-resident", args->max_resident_mib,
+                  "MiB of quantized models held at once and timed round-robin with fp32 (0: one at a time)")
+      ->capture_default_str();
   cmd->add_option("--text", args->text, "text for the tokenizer benchmark (default: the shipped held-out text)");
   cmd->add_option("--quant", args->quants,
                   "methods to time after fp32 in the same run, each a METHOD[:key=value,...] (repeatable)")

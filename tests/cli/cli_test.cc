@@ -141,6 +141,22 @@ TEST(CliTest, BenchTimesEveryMethodAskedFor) {
     EXPECT_GE(j["peak_rss_bytes"].get<int64_t>(), j["methods"][0]["peak_rss_bytes"].get<int64_t>());
   }
   EXPECT_EQ(RunGpt2q("bench --what prefill --logits some").exit_code, 1);
+  EXPECT_EQ(RunGpt2q("bench --what prefill --max-resident -1").exit_code, 1);
+}
+
+// Repeats run round-robin over a group of models held at once, fp32 in every
+// group: with --max-resident 0 each quantized model is a group of its own, so
+// fp32 is timed beside each (twice the runs), every method its --repeat.
+TEST(CliTest, BenchTimesFp32InEveryGroup) {
+  nlohmann::json j = ParseJson(RunGpt2q("bench --what prefill --tokens 32 --repeat 2 --quant q8_0 --quant nf4 "
+                                        "--max-resident 0 --json"));
+  ASSERT_EQ(j["methods"].size(), 3u);
+  EXPECT_EQ(j["methods"][0]["prefill_runs"].size(), 4u);
+  EXPECT_EQ(j["methods"][1]["prefill_runs"].size(), 2u);
+  EXPECT_EQ(j["methods"][2]["prefill_runs"].size(), 2u);
+  EXPECT_TRUE(j.contains("interleaved"));
+  nlohmann::json held = ParseJson(RunGpt2q("bench --what prefill --tokens 32 --repeat 2 --quant q8_0 --quant nf4 --json"));
+  EXPECT_EQ(held["methods"][0]["prefill_runs"].size(), 2u);  // one group: all three in one rotation
 }
 
 // Writes a copy of the shipped model into a fresh folder and returns it.

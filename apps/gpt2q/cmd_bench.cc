@@ -14,6 +14,8 @@
 #include "core/aligned_buffer.h"
 #include "core/memory_stats.h"
 #include "core/timer.h"
+#include "kernels/read_bandwidth.h"
+#include "quant/memory.h"
 #include "model/kv_cache.h"
 #include "progress.h"
 #include "quant_options.h"
@@ -102,6 +104,7 @@ struct Contender {
   AppliedQuantization applied;
   int64_t resident_rss = 0;  // RSS its loading added
   std::vector<double> prefill_runs, decode_runs;
+  double decode_bytes = 0;  // read per decode step (DecodeReadBytes, mean context)
   std::optional<int64_t> peak_rss_bytes;
 };
 
@@ -147,16 +150,29 @@ Status RunBench(const BenchArgs& args) {
   // fp32 and the quantized models that fit --max-resident; each model's peak RSS
   // is its own: the RSS with no model loaded plus what its loading and runs added.
   int64_t process_peak_rss = 0;
+  std::vector<double> bandwidth_runs;  // read bytes per second, one per round
+  int64_t probe_size = 0;
   std::vector<Contender> timed;  // fp32 first, then --quant in order
   if (prefill || decode) {
     Workload work = MakeWorkload(config, args, prefill, decode);
     const int64_t rss_floor = CurrentRssBytes() - fp32_resident_rss;
+    // Decode's yardstick, measured once per round beside the models (its buffer
+    // is left out of every model's peak RSS).
+    std::optional<ReadBandwidthProbe> probe;
+    if (decode) {
+      probe.emplace();
+      probe->Measure(*pool);  // warm-up
+    }
+    const int64_t probe_bytes = probe ? probe->bytes() : 0;
+    probe_size = probe_bytes;
+    const double mean_context = (static_cast<double>(args.decode_tokens) + 1) / 2;
     auto warm_up = [&](const GPT2& model) {  // page faults, caches; also where its peak RSS is reached
       if (prefill) PrefillRate(model, work, *pool);
       if (decode) DecodeRate(model, work, *pool);
     };
     auto run_rounds = [&](std::vector<Contender*> group, bool tick_fp32) {
       for (int r = 0; r < args.repeat; ++r) {
+        if (probe) bandwidth_runs.push_back(probe->Measure(*pool));
         for (Contender* c : group) {
           if (prefill) c->prefill_runs.push_back(PrefillRate(*c->model, work, *pool));
           if (decode) c->decode_runs.push_back(DecodeRate(*c->model, work, *pool));
@@ -170,9 +186,10 @@ Status RunBench(const BenchArgs& args) {
     fp32.model = loaded.model.get();
     GPT2Q_ASSIGN_OR_RETURN(fp32.applied, ApplyQuantOptions(QuantOptions{}, loaded, *pool));
     process_peak_rss = std::max(process_peak_rss, PeakRssBytes());
+    fp32.decode_bytes = DecodeReadBytes(fp32.model->weights(), mean_context);
     if (ResetPeakRss()) {
       warm_up(*fp32.model);
-      fp32.peak_rss_bytes = PeakRssBytes();
+      fp32.peak_rss_bytes = PeakRssBytes() - probe_bytes;
     } else {
       warm_up(*fp32.model);
     }
@@ -203,6 +220,7 @@ Status RunBench(const BenchArgs& args) {
       GPT2Q_ASSIGN_OR_RETURN(c.applied, ApplyQuantOptions(options, copy, *pool, CalibrationSourceOf(copy)));
       c.owned = std::move(copy.model);
       c.model = c.owned.get();
+      c.decode_bytes = DecodeReadBytes(c.model->weights(), mean_context);
       copy = LoadedModel();
       malloc_trim(0);  // the fp32 weights that quantization replaced go back to the kernel
       process_peak_rss = std::max(process_peak_rss, PeakRssBytes());
@@ -230,6 +248,9 @@ Status RunBench(const BenchArgs& args) {
         row["decode_tokens_per_s"] = Median(c.decode_runs);
         row["decode_runs"] = c.decode_runs;
         row["decode_vs_fp32"] = Median(c.decode_runs) / Median(timed[0].decode_runs);
+        row["decode_bytes_per_token"] = c.decode_bytes;
+        row["decode_gb_per_s"] = Median(c.decode_runs) * c.decode_bytes / 1e9;
+        row["decode_vs_bandwidth"] = Median(c.decode_runs) * c.decode_bytes / Median(bandwidth_runs);
       }
       row["peak_rss_bytes"] = c.peak_rss_bytes ? nlohmann::json(*c.peak_rss_bytes) : nullptr;
       table.push_back(row);
@@ -238,6 +259,10 @@ Status RunBench(const BenchArgs& args) {
     out["prefill_tokens"] = args.tokens;
     out["prefill_logits"] = args.logits;
     out["decode_tokens"] = args.decode_tokens;
+    if (decode) {
+      out["read_bandwidth_gb_per_s"] = Median(bandwidth_runs) / 1e9;
+      out["read_bandwidth_runs"] = bandwidth_runs;
+    }
     out["interleaved"] = "round-robin: each repeat runs every model of a group once (fp32 in every group)";
   }
   if (tokenizer_bench) {
@@ -278,18 +303,29 @@ Status RunBench(const BenchArgs& args) {
     fmt::print("{}\n", fmt::join(workload, ", "));
     size_t width = 28;  // the method column fits the longest spec
     for (const Contender& c : timed) width = std::max(width, c.applied.spec.size());
-    fmt::print("{:<{}} {:>11} {:>11} {:>9} {:>11} {:>9} {:>11}\n", "method", width, "weights", "prefill t/s",
-               "x fp32", "decode t/s", "x fp32", "peak RSS");
+    fmt::print("{:<{}} {:>11} {:>11} {:>9} {:>11} {:>9} {:>7} {:>6} {:>11}\n", "method", width, "weights",
+               "prefill t/s", "x fp32", "decode t/s", "x fp32", "GB/s", "of bw", "peak RSS");
     // A rate and its ratio to fp32, or dashes where --what left it out.
     auto rate = [](bool measured, const std::vector<double>& runs, const std::vector<double>& fp32) {
       return measured ? fmt::format("{:>11.1f} {:>9.2f}", Median(runs), Median(runs) / Median(fp32))
                       : fmt::format("{:>11} {:>9}", "-", "-");
     };
+    // The bytes decode reads per second, and that as a share of the read bandwidth.
+    auto traffic = [&](const Contender& c) {
+      if (!decode) return fmt::format("{:>7} {:>6}", "-", "-");
+      const double bytes_per_s = Median(c.decode_runs) * c.decode_bytes;
+      return fmt::format("{:>7.1f} {:>5.0f}%", bytes_per_s / 1e9, 100 * bytes_per_s / Median(bandwidth_runs));
+    };
     for (const Contender& c : timed) {
-      fmt::print("{:<{}} {:>11} {} {} {:>11}\n", c.applied.spec, width, FormatBytes(c.applied.memory.weights_bytes),
+      fmt::print("{:<{}} {:>11} {} {} {} {:>11}\n", c.applied.spec, width, FormatBytes(c.applied.memory.weights_bytes),
                  rate(prefill, c.prefill_runs, timed[0].prefill_runs),
-                 rate(decode, c.decode_runs, timed[0].decode_runs),
+                 rate(decode, c.decode_runs, timed[0].decode_runs), traffic(c),
                  c.peak_rss_bytes ? FormatBytes(*c.peak_rss_bytes) : "n/a");
+    }
+    if (decode) {
+      fmt::print("read bandwidth {:.1f} GB/s (a {}-thread streaming sum over {}, once per round; GB/s = decode "
+                 "tokens/s x the bytes a step reads: weights, KV cache)\n",
+                 Median(bandwidth_runs) / 1e9, args.common.threads, FormatBytes(probe_size));
     }
   }
   if (tokenizer_bench) {

@@ -60,4 +60,19 @@ ModelMemory ComputeMemory(const ModelWeights& weights) {
   return mem;
 }
 
+double DecodeReadBytes(const ModelWeights& weights, double context) {
+  const GPT2Config& c = weights.config;
+  double bytes = 0;
+  ForEachMatrix(Mutable(weights), [&](const std::string&, ParamKind kind, std::shared_ptr<WeightMatrix>& m) {
+    // An untied embedding gives one row per token; the head (the embedding
+    // itself when tied) and every linear are read whole.
+    const bool one_row = kind == ParamKind::kEmbedding && !weights.head_tied();
+    bytes += one_row ? double(m->StoredBytes()) / double(m->rows()) : double(m->StoredBytes());
+  });
+  ForEachVector(Mutable(weights), [&](const std::string&, ParamKind kind, FloatSpan& s) {
+    bytes += kind == ParamKind::kPosition ? double(c.n_embd) * 4 : double(s.size) * 4;
+  });
+  return bytes + 2.0 * double(c.n_layer) * context * double(c.n_embd) * 4;  // K and V so far
+}
+
 }  // namespace gpt2q

@@ -30,4 +30,10 @@ ModelMemory ComputeMemory(const ModelWeights& weights);
 // 176,527,896 with llm-int8 on the Conv1D layers (load_in_8bit).
 int64_t HfFootprintBytes(const ModelWeights& weights);
 
+// Returns the bytes one batch-1 decode step reads with `context` positions in
+// the KV cache: every matrix it multiplies by (a tied head once), one row of an
+// untied embedding and of the position table, the vectors, and K and V of every
+// layer. Decode's bandwidth limit is the machine's read bandwidth over this.
+double DecodeReadBytes(const ModelWeights& weights, double context);
+
 }  // namespace gpt2q

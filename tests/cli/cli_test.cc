@@ -134,6 +134,15 @@ TEST(CliTest, BenchTimesEveryMethodAskedFor) {
     EXPECT_GT(m["decode_tokens_per_s"].get<double>(), 0.0);
   }
   EXPECT_LT(j["methods"][1]["weights_bytes"].get<int64_t>(), j["methods"][0]["weights_bytes"].get<int64_t>());
+  // Decode's traffic against the read bandwidth measured in the same run.
+  EXPECT_GT(j["read_bandwidth_gb_per_s"].get<double>(), 0.0);
+  EXPECT_EQ(j["read_bandwidth_runs"].size(), 2u);
+  for (const auto& m : j["methods"]) {
+    EXPECT_NEAR(m["decode_gb_per_s"].get<double>(),
+                m["decode_tokens_per_s"].get<double>() * m["decode_bytes_per_token"].get<double>() / 1e9, 1e-9);
+    EXPECT_GT(m["decode_vs_bandwidth"].get<double>(), 0.0);
+  }
+  EXPECT_LT(j["methods"][1]["decode_bytes_per_token"].get<double>(), j["methods"][0]["decode_bytes_per_token"].get<double>());
   // Each method's own peak RSS: the quantized model gave its fp32 weights back
   // (not under ASan, whose quarantine keeps freed memory resident).
   if (!j["methods"][0]["peak_rss_bytes"].is_null() && !kUnderAddressSanitizer) {

@@ -244,6 +244,24 @@ TEST(Memory, LmHeadScopeUntiesAndCountsBothCopies) {
   EXPECT_NE(report->notes[0].find("stored twice"), std::string::npos);
 }
 
+// What one decode step reads: a tied head whole, the position table one row,
+// the KV cache so far; untied (scope lm-head), the embedding only one row.
+TEST(Memory, DecodeReadBytesCountsWhatAStepReads) {
+  ThreadPool pool(1);
+  auto weights = LoadCheckpoint(kModelDir);
+  ASSERT_TRUE(weights.ok());
+  const GPT2Config& c = weights->config;
+  const double wpe = double(c.n_ctx * c.n_embd * 4), row = double(c.n_embd * 4);
+  const double all = double(ComputeMemory(weights.value()).weights_bytes);
+  EXPECT_EQ(DecodeReadBytes(weights.value(), 0), all - wpe + row);
+  EXPECT_EQ(DecodeReadBytes(weights.value(), 10), all - wpe + row + 2.0 * c.n_layer * 10 * c.n_embd * 4);
+  auto scope = MakeScope("lm-head", {}, {}, c.n_layer);
+  ASSERT_TRUE(QuantizeModel(weights.value(), ParseQuantSpec("q8_0").value(), scope.value(), QuantMode::kPacked,
+                            pool).ok());
+  const double wte = double(weights->wte->StoredBytes()), head = double(weights->lm_head->StoredBytes());
+  EXPECT_EQ(DecodeReadBytes(weights.value(), 0), all - wpe + row - wte + row + head);
+}
+
 // Packed quantization gives the fp32 weights back: a replaced matrix's values
 // in the mapped checkpoint leave the RSS, so memory really shrinks.
 TEST(Memory, PackedQuantizationReleasesTheFp32Weights) {

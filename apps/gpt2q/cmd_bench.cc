@@ -14,6 +14,7 @@
 #include "core/aligned_buffer.h"
 #include "core/memory_stats.h"
 #include "core/timer.h"
+#include "kernels/fma_peak.h"
 #include "kernels/read_bandwidth.h"
 #include "quant/memory.h"
 #include "model/kv_cache.h"
@@ -139,6 +140,8 @@ Status RunBench(const BenchArgs& args) {
         fmt::format("--decode-tokens {} is outside [1, n_ctx = {}]", args.decode_tokens, config.n_ctx));
   }
 
+  // fp32-equivalent work of one prefill token: what an fp32 engine would compute.
+  const double flops_per_token = config.ForwardFlops(args.tokens, args.logits == "all") / double(args.tokens);
   nlohmann::json out = {{"model", loaded.name}, {"threads", args.common.threads}, {"repeat", args.repeat}};
   ProgressBar progress("bench", args.repeat * ((prefill + decode) * (1 + static_cast<int64_t>(args.quants.size())) +
                                                tokenizer_bench));
@@ -151,6 +154,7 @@ Status RunBench(const BenchArgs& args) {
   // is its own: the RSS with no model loaded plus what its loading and runs added.
   int64_t process_peak_rss = 0;
   std::vector<double> bandwidth_runs;  // read bytes per second, one per round
+  std::vector<double> fma_runs;        // fp32 multiply-add peak, flop/s, one per round
   int64_t probe_size = 0;
   std::vector<Contender> timed;  // fp32 first, then --quant in order
   if (prefill || decode) {
@@ -173,6 +177,7 @@ Status RunBench(const BenchArgs& args) {
     auto run_rounds = [&](std::vector<Contender*> group, bool tick_fp32) {
       for (int r = 0; r < args.repeat; ++r) {
         if (probe) bandwidth_runs.push_back(probe->Measure(*pool));
+        if (prefill) fma_runs.push_back(MeasureFp32FmaPeak(*pool));
         for (Contender* c : group) {
           if (prefill) c->prefill_runs.push_back(PrefillRate(*c->model, work, *pool));
           if (decode) c->decode_runs.push_back(DecodeRate(*c->model, work, *pool));
@@ -243,6 +248,8 @@ Status RunBench(const BenchArgs& args) {
         row["prefill_tokens_per_s"] = Median(c.prefill_runs);
         row["prefill_runs"] = c.prefill_runs;
         row["prefill_vs_fp32"] = Median(c.prefill_runs) / Median(timed[0].prefill_runs);
+        row["prefill_gflop_per_s"] = Median(c.prefill_runs) * flops_per_token / 1e9;
+        row["prefill_vs_fp32_peak"] = Median(c.prefill_runs) * flops_per_token / Median(fma_runs);
       }
       if (decode) {
         row["decode_tokens_per_s"] = Median(c.decode_runs);
@@ -259,6 +266,11 @@ Status RunBench(const BenchArgs& args) {
     out["prefill_tokens"] = args.tokens;
     out["prefill_logits"] = args.logits;
     out["decode_tokens"] = args.decode_tokens;
+    if (prefill) {
+      out["prefill_flops_per_token"] = flops_per_token;
+      out["fp32_fma_peak_gflop_per_s"] = Median(fma_runs) / 1e9;
+      out["fp32_fma_peak_runs"] = fma_runs;
+    }
     if (decode) {
       out["read_bandwidth_gb_per_s"] = Median(bandwidth_runs) / 1e9;
       out["read_bandwidth_runs"] = bandwidth_runs;
@@ -303,12 +315,17 @@ Status RunBench(const BenchArgs& args) {
     fmt::print("{}\n", fmt::join(workload, ", "));
     size_t width = 28;  // the method column fits the longest spec
     for (const Contender& c : timed) width = std::max(width, c.applied.spec.size());
-    fmt::print("{:<{}} {:>11} {:>11} {:>9} {:>11} {:>9} {:>7} {:>6} {:>11}\n", "method", width, "weights",
-               "prefill t/s", "x fp32", "decode t/s", "x fp32", "GB/s", "of bw", "peak RSS");
+    fmt::print("{:<{}} {:>11} {:>11} {:>9} {:>7} {:>11} {:>9} {:>7} {:>6} {:>11}\n", "method", width, "weights",
+               "prefill t/s", "x fp32", "of peak", "decode t/s", "x fp32", "GB/s", "of bw", "peak RSS");
     // A rate and its ratio to fp32, or dashes where --what left it out.
     auto rate = [](bool measured, const std::vector<double>& runs, const std::vector<double>& fp32) {
       return measured ? fmt::format("{:>11.1f} {:>9.2f}", Median(runs), Median(runs) / Median(fp32))
                       : fmt::format("{:>11} {:>9}", "-", "-");
+    };
+    // Prefill's fp32-equivalent flop/s as a share of the fp32 multiply-add peak.
+    auto arithmetic = [&](const Contender& c) {
+      if (!prefill) return fmt::format("{:>7}", "-");
+      return fmt::format("{:>6.0f}%", 100 * Median(c.prefill_runs) * flops_per_token / Median(fma_runs));
     };
     // The bytes decode reads per second, and that as a share of the read bandwidth.
     auto traffic = [&](const Contender& c) {
@@ -317,10 +334,15 @@ Status RunBench(const BenchArgs& args) {
       return fmt::format("{:>7.1f} {:>5.0f}%", bytes_per_s / 1e9, 100 * bytes_per_s / Median(bandwidth_runs));
     };
     for (const Contender& c : timed) {
-      fmt::print("{:<{}} {:>11} {} {} {} {:>11}\n", c.applied.spec, width, FormatBytes(c.applied.memory.weights_bytes),
-                 rate(prefill, c.prefill_runs, timed[0].prefill_runs),
-                 rate(decode, c.decode_runs, timed[0].decode_runs), traffic(c),
+      fmt::print("{:<{}} {:>11} {} {} {} {} {:>11}\n", c.applied.spec, width,
+                 FormatBytes(c.applied.memory.weights_bytes), rate(prefill, c.prefill_runs, timed[0].prefill_runs),
+                 arithmetic(c), rate(decode, c.decode_runs, timed[0].decode_runs), traffic(c),
                  c.peak_rss_bytes ? FormatBytes(*c.peak_rss_bytes) : "n/a");
+    }
+    if (prefill) {
+      fmt::print("fp32 peak  {:.1f} GFLOP/s ({} threads of 8-wide FMA chains, once per round; of peak = prefill "
+                 "tokens/s x {:.1f} MFLOP a token, the fp32-equivalent work)\n",
+                 Median(fma_runs) / 1e9, args.common.threads, flops_per_token / 1e6);
     }
     if (decode) {
       fmt::print("read bandwidth {:.1f} GB/s (a {}-thread streaming sum over {}, once per round; GB/s = decode "

@@ -101,6 +101,14 @@ int64_t GPT2Config::ParameterCount() const {
   return n_vocab * n_embd + n_ctx * n_embd + n_layer * per_block + 2 * n_embd;
 }
 
+double GPT2Config::ForwardFlops(int64_t n_tokens, bool all_logits) const {
+  const double T = double(n_tokens), C = double(n_embd);
+  const double linear = 2 * T * (C * 3 * C + C * C + 2 * C * double(n_inner));
+  const double attention = 2 * 2 * C * T * (T + 1) / 2;  // position t attends over t + 1 keys
+  const double head = 2 * (all_logits ? T : 1) * double(n_vocab) * C;
+  return double(n_layer) * (linear + attention) + head;
+}
+
 Result<GPT2Config> ParseConfigJson(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::Error(path + ": cannot open config.json");

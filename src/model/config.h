@@ -29,6 +29,10 @@ struct GPT2Config {
   int64_t head_dim() const { return n_embd / n_head; }
   // Returns the number of parameters (weights, biases, LayerNorms, tied head once).
   int64_t ParameterCount() const;
+  // Multiply-adds × 2 of one forward pass over `n_tokens` tokens from an empty
+  // cache: the blocks' linear layers, causal attention (QKᵀ and AV), and the
+  // head for every position (all_logits) or the last one.
+  double ForwardFlops(int64_t n_tokens, bool all_logits) const;
 };
 
 // Parses a Hugging Face config.json. Errors name the file, the key and

@@ -25,6 +25,18 @@ TEST(Config, ParsesHuggingFaceKeysWithDefaults) {
   EXPECT_EQ(c->n_inner, 1000);
 }
 
+// gpt2 prefill of 1024 tokens: per token 2 × 7,077,888 multiply-adds per block's
+// linears, 4 × 768 × (1025 / 2) for causal attention, 2 × 50257 × 768 for the head.
+TEST(Config, ForwardFlopsOfGpt2) {
+  auto c = PresetConfig("gpt2");
+  ASSERT_TRUE(c.ok());
+  const double per_token = 12 * (2.0 * 7077888 + 4.0 * 768 * 1025 / 2) + 2.0 * 50257 * 768;
+  EXPECT_DOUBLE_EQ(c->ForwardFlops(1024, true), 1024 * per_token);
+  EXPECT_NEAR(per_token / 1e6, 266.0, 0.1);
+  // Last-token logits: the head once.
+  EXPECT_DOUBLE_EQ(c->ForwardFlops(1024, false), 1024 * (per_token - 2.0 * 50257 * 768) + 2.0 * 50257 * 768);
+}
+
 TEST(Config, RejectsNonGpt2AndAbsurdConfigs) {
   struct Case {
     std::string body, fragment;

@@ -18,10 +18,10 @@
 #include "eval/kl_divergence.h"
 #include "progress.h"
 #include "quant_options.h"
-#include "weight_histograms.h"
 #include "report/report.h"
 #include "report/results_io.h"
 #include "text/text_file.h"
+#include "weight_histograms.h"
 
 namespace gpt2q {
 namespace {

@@ -192,12 +192,9 @@ Status RunBench(const BenchArgs& args) {
     GPT2Q_ASSIGN_OR_RETURN(fp32.applied, ApplyQuantOptions(QuantOptions{}, loaded, *pool));
     process_peak_rss = std::max(process_peak_rss, PeakRssBytes());
     fp32.decode_bytes = DecodeReadBytes(fp32.model->weights(), mean_context);
-    if (ResetPeakRss()) {
-      warm_up(*fp32.model);
-      fp32.peak_rss_bytes = PeakRssBytes() - probe_bytes;
-    } else {
-      warm_up(*fp32.model);
-    }
+    const bool fp32_peak_reset = ResetPeakRss();
+    warm_up(*fp32.model);
+    if (fp32_peak_reset) fp32.peak_rss_bytes = PeakRssBytes() - probe_bytes;
     timed.push_back(std::move(fp32));
     std::vector<Contender> group;
     int64_t group_rss = 0;

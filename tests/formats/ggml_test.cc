@@ -184,7 +184,7 @@ TEST(GgmlTest, MultiplyMatchesReferenceAndDoublePrecision) {
 
 // A token's products do not depend on the tile it falls in: 17 tokens at once
 // (tiles of 2 rows × 4 tokens, a remainder of 1) equal each token alone
-// (decode: one row at a time), bit for bit.
+// (decode: four rows at a time, the rows left over one at a time), bit for bit.
 TEST(GgmlTest, TokenResultsDoNotDependOnTheBatch) {
   const int64_t rows = 37, cols = 512, n = 17;
   auto w = Normal(rows * cols, 21);
@@ -204,27 +204,30 @@ TEST(GgmlTest, TokenResultsDoNotDependOnTheBatch) {
 
 TEST(GgmlTest, VnniAndAvx2TilesAreIdentical) {
   if (!internal::HasAvx512Vnni()) GTEST_SKIP() << "no AVX512-VNNI on this CPU";
-  const int64_t rows = 5, cols = 512, n = 7;
+  const int64_t rows = 5, cols = 512;
   auto w = Normal(rows * cols, 13);
-  auto x = Normal(n * cols, 14);
   for (GgmlType t : kTypes) {
     auto m = QuantizeGgml(t, w.data(), rows, cols, {}, nullptr).value();
     const GgmlMatrix& g = AsGgml(m);
     const bool k = GgmlUsesQ8K(t);
     const int64_t stride = k ? cols / 256 * sizeof(ActQ8K) : cols / 32 * sizeof(ActQ8);
-    std::vector<uint8_t> act(n * stride);
-    for (int64_t i = 0; i < n; ++i) {
-      if (k) {
-        QuantizeActQ8K(x.data() + i * cols, reinterpret_cast<ActQ8K*>(act.data() + i * stride), cols);
-      } else {
-        QuantizeActQ8(x.data() + i * cols, reinterpret_cast<ActQ8*>(act.data() + i * stride), cols);
-      }
-    }
-    std::vector<float> y1(n * rows), y2(n * rows);
     const int64_t nb = cols / GetGgmlTypeInfo(t).block_values;
-    internal::GgmlTileAvx2(t, g.row_data(0), g.row_bytes(), nb, rows, act.data(), stride, n, y1.data(), rows);
-    internal::GgmlTileVnni(t, g.row_data(0), g.row_bytes(), nb, rows, act.data(), stride, n, y2.data(), rows);
-    EXPECT_EQ(y1, y2) << g.format();
+    // n = 1: decode's four rows and a row left over; n = 7: the prefill tiles.
+    for (int64_t n : {1, 7}) {
+      auto x = Normal(n * cols, 14);
+      std::vector<uint8_t> act(n * stride);
+      for (int64_t i = 0; i < n; ++i) {
+        if (k) {
+          QuantizeActQ8K(x.data() + i * cols, reinterpret_cast<ActQ8K*>(act.data() + i * stride), cols);
+        } else {
+          QuantizeActQ8(x.data() + i * cols, reinterpret_cast<ActQ8*>(act.data() + i * stride), cols);
+        }
+      }
+      std::vector<float> y1(n * rows), y2(n * rows);
+      internal::GgmlTileAvx2(t, g.row_data(0), g.row_bytes(), nb, rows, act.data(), stride, n, y1.data(), rows);
+      internal::GgmlTileVnni(t, g.row_data(0), g.row_bytes(), nb, rows, act.data(), stride, n, y2.data(), rows);
+      EXPECT_EQ(y1, y2) << g.format() << " n=" << n;
+    }
   }
 }
 

@@ -236,7 +236,7 @@ void Bnb4Matrix::Multiply(const float* x, int64_t n, float* y, ThreadPool& pool)
     float* xp = nullptr;
     if (RowsAligned()) {
       xp = permuted.Get<float>(n * in);
-      Bnb4PermuteActivations(x, n, in, xp);
+      Bnb4PermuteActivations(x, n, in, options_.block, xp);
     }
     pool.ParallelFor(n_chunks, [&](int64_t c) {
       const int64_t r0 = c * chunk, r1 = std::min(out, r0 + chunk);

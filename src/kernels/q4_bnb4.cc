@@ -17,13 +17,14 @@ const uint8_t kFp4RankToCode[8] = {0, 1, 6, 7, 4, 5, 2, 3};
 // k/2 (+4), low nibble (odd value) when k is even, high nibble (even value) when odd.
 const int kBnb4LaneOrder[16] = {1, 9, 0, 8, 3, 11, 2, 10, 5, 13, 4, 12, 7, 15, 6, 14};
 
-void Bnb4PermuteActivations(const float* x, int64_t n, int64_t cols, float* xp) {
-  for (int64_t t = 0; t < n; ++t) {
-    for (int64_t c = 0; c < cols; c += 16) {
-      for (int l = 0; l < 16; ++l) xp[t * cols + c + l] = x[t * cols + c + kBnb4LaneOrder[l]];
-    }
-  }
-}
+// Vector v = 4·parity + j, lane 4L + e: byte 16L + 4j + e of the 32 (the unpacks
+// of Lookup32 in x86/q4_bnb4_avx2.cc), its high nibble (value 2·byte) for
+// parity 0, its low nibble (2·byte + 1) for parity 1.
+const int kBnb4LaneOrder64[64] = {
+    0,  2,  4,  6,  32, 34, 36, 38, 8,  10, 12, 14, 40, 42, 44, 46,
+    16, 18, 20, 22, 48, 50, 52, 54, 24, 26, 28, 30, 56, 58, 60, 62,
+    1,  3,  5,  7,  33, 35, 37, 39, 9,  11, 13, 15, 41, 43, 45, 47,
+    17, 19, 21, 23, 49, 51, 53, 55, 25, 27, 29, 31, 57, 59, 61, 63};
 
 namespace internal {
 bool HasAvx512() {
@@ -31,7 +32,23 @@ bool HasAvx512() {
                           __builtin_cpu_supports("avx512vl");
   return has;
 }
+
+void Bnb4PermuteInOrder(const float* x, int64_t n, int64_t cols, bool order64, float* xp) {
+  const int unit = order64 ? 64 : 16;
+  const int* order = order64 ? kBnb4LaneOrder64 : kBnb4LaneOrder;
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t c = 0; c < cols; c += unit) {
+      for (int l = 0; l < unit; ++l) xp[t * cols + c + l] = x[t * cols + c + order[l]];
+    }
+  }
+}
 }  // namespace internal
+
+bool Bnb4UsesOrder64(int64_t block) { return !internal::HasAvx512() && block % 64 == 0; }
+
+void Bnb4PermuteActivations(const float* x, int64_t n, int64_t cols, int64_t block, float* xp) {
+  internal::Bnb4PermuteInOrder(x, n, cols, Bnb4UsesOrder64(block), xp);
+}
 
 void Bnb4RowDot(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
                 const float* lut16, const float* xp, int64_t n, int64_t ldx, float* y,

@@ -22,9 +22,19 @@ void Bnb4QuantizeBlock(const float* x, int64_t count, float inv_absmax, bool nf4
 // group: a 64-bit load shifted right by 4k (lane 2k) and 4k + 32 (lane 2k + 1)
 // puts value kBnb4LaneOrder[lane] in each lane, with no shuffles but the table lookup.
 extern const int kBnb4LaneOrder[16];
+// The order of the AVX2 byte-table kernel (blocks of a multiple of 64): 64
+// values from 32 code bytes, looked up as four byte planes of the table
+// (_mm256_shuffle_epi8) and interleaved back into floats by unpacks, come out
+// as 8 vectors; lane l of vector v holds value kBnb4LaneOrder64[8v + l].
+extern const int kBnb4LaneOrder64[64];
 
-// Writes x [n, cols] (cols % 16 == 0) with each 16 values in kBnb4LaneOrder into xp.
-void Bnb4PermuteActivations(const float* x, int64_t n, int64_t cols, float* xp);
+// True when Bnb4RowDot reads units of 64 values in kBnb4LaneOrder64 for this
+// block size (AVX2 and block % 64 == 0), false for 16 in kBnb4LaneOrder.
+bool Bnb4UsesOrder64(int64_t block);
+
+// Writes x [n, cols] into xp in the order Bnb4RowDot reads for `block`
+// (cols % block == 0): each 64 values in kBnb4LaneOrder64, or each 16 in kBnb4LaneOrder.
+void Bnb4PermuteActivations(const float* x, int64_t n, int64_t cols, int64_t block, float* xp);
 
 // One weight row of `cols` values (cols % block == 0, block % 16 == 0) against n
 // token rows: y[t·ldy] = Σ_c x[t·ldx + c] · lut[code_c] · absmax[c / block], where
@@ -43,9 +53,14 @@ void Bnb4DequantizeRow(const uint8_t* codes, const float* absmax, int64_t cols, 
                        const float* lut16, float* out);
 
 namespace internal {
+// Writes x in kBnb4LaneOrder64 (order64) or kBnb4LaneOrder, whichever a kernel
+// called directly (tests) reads.
+void Bnb4PermuteInOrder(const float* x, int64_t n, int64_t cols, bool order64, float* xp);
+// xp in kBnb4LaneOrder64 when block % 64 == 0, else in kBnb4LaneOrder.
 void Bnb4RowDotAvx2(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
                     const float* lut16, const float* x, int64_t n, int64_t ldx, float* y,
                     int64_t ldy);
+// xp in kBnb4LaneOrder.
 void Bnb4RowDotAvx512(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,
                       const float* lut16, const float* x, int64_t n, int64_t ldx, float* y,
                       int64_t ldy);

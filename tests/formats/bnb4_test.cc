@@ -197,23 +197,27 @@ TEST(Bnb4Test, MultiplyMatchesDoublePrecision) {
   }
 }
 
+// Blocks of 32 take the 16-value kernel, 64 and 128 (AVX2) the byte-table one.
 TEST(Bnb4Test, StreamingKernelMatchesReference) {
   auto w = Normal(512, 4);
-  auto m = kNf4Format.quantize_ref(w.data(), 1, 512, {}).value();
-  const Bnb4Matrix& b = AsBnb4(m);
   auto x = Normal(5 * 512, 8);
-  std::vector<float> xp(x.size());
-  Bnb4PermuteActivations(x.data(), 5, 512, xp.data());
-  float y[5], y_ref[5];
-  Bnb4RowDot(b.storage().codes.data(), b.storage().absmax.data(), 512, 64,
-             Bnb4Codebook(Bnb4Kind::kNf4).data(), xp.data(), 5, 512, y, 1);
-  Bnb4RowDotRef(b.storage().codes.data(), b.storage().absmax.data(), 512, 64,
-                Bnb4Codebook(Bnb4Kind::kNf4).data(), x.data(), 5, 512, y_ref, 1);
-  for (int t = 0; t < 5; ++t) EXPECT_NEAR(y[t], y_ref[t], 1e-4 * (1 + std::fabs(y_ref[t])));
-  if (internal::HasAvx512()) {
-    internal::Bnb4RowDotAvx2(b.storage().codes.data(), b.storage().absmax.data(), 512, 64,
-                             Bnb4Codebook(Bnb4Kind::kNf4).data(), xp.data(), 5, 512, y, 1);
-    for (int t = 0; t < 5; ++t) EXPECT_NEAR(y[t], y_ref[t], 1e-4 * (1 + std::fabs(y_ref[t])));
+  for (int64_t block : {32, 64, 128}) {
+    auto m = kNf4Format.quantize_ref(w.data(), 1, 512, {{"block", static_cast<double>(block)}}).value();
+    const Bnb4Matrix& b = AsBnb4(m);
+    std::vector<float> xp(x.size());
+    Bnb4PermuteActivations(x.data(), 5, 512, block, xp.data());
+    float y[5], y_ref[5];
+    Bnb4RowDot(b.storage().codes.data(), b.storage().absmax.data(), 512, block,
+               Bnb4Codebook(Bnb4Kind::kNf4).data(), xp.data(), 5, 512, y, 1);
+    Bnb4RowDotRef(b.storage().codes.data(), b.storage().absmax.data(), 512, block,
+                  Bnb4Codebook(Bnb4Kind::kNf4).data(), x.data(), 5, 512, y_ref, 1);
+    for (int t = 0; t < 5; ++t) EXPECT_NEAR(y[t], y_ref[t], 1e-4 * (1 + std::fabs(y_ref[t]))) << block;
+    if (internal::HasAvx512()) {
+      internal::Bnb4PermuteInOrder(x.data(), 5, 512, /*order64=*/block % 64 == 0, xp.data());
+      internal::Bnb4RowDotAvx2(b.storage().codes.data(), b.storage().absmax.data(), 512, block,
+                               Bnb4Codebook(Bnb4Kind::kNf4).data(), xp.data(), 5, 512, y, 1);
+      for (int t = 0; t < 5; ++t) EXPECT_NEAR(y[t], y_ref[t], 1e-4 * (1 + std::fabs(y_ref[t]))) << block;
+    }
   }
 }
 

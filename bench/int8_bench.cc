@@ -1,4 +1,4 @@
-// int8 / fp16 formats vs our fp32 (OpenBLAS) on GPT-2-small linear shapes,
+// int8 / fp16 / bf16 formats vs our fp32 (OpenBLAS) on GPT-2-small linear shapes,
 // 2 threads: prefill (n = 1024 tokens) and decode (n = 1). Counters: GOP/s
 // (2·n·rows·cols per Multiply) and the ratio to fp32 measured in this process.
 #include <benchmark/benchmark.h>
@@ -28,6 +28,7 @@ const std::vector<Variant>& Variants() {
   static const std::vector<Variant> v = {
       {"fp32", "fp32", {}},
       {"fp16", "fp16", {}},
+      {"bf16", "bf16", {}},
       {"int8-row(weight-only)", "int8-row", {}},
       {"int8-row(w8a8)", "int8-row", {{"w8a8", 1}}},
       {"int8-row-asym(w8a8)", "int8-row-asym", {{"w8a8", 1}}},

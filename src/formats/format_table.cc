@@ -9,6 +9,7 @@
 
 #include "formats/format.h"
 #include "core/aligned_buffer.h"
+#include "formats/bf16_matrix.h"
 #include "formats/fp16_matrix.h"
 #include "formats/fp32_matrix.h"
 #include "formats/fp4.h"
@@ -84,6 +85,7 @@ std::vector<FormatTraits> Rows() {
   return {
       kFp32Format,
       kFp16Format,
+      kBf16Format,
       kInt8TensorFormat,
       kInt8TensorAsymFormat,
       kInt8RowFormat,

@@ -56,6 +56,8 @@ const std::vector<MethodInfo>& MethodTable() {
   static const std::vector<MethodInfo> kTable = {
       {"fp32", "no quantization: the model as loaded", "fp32", {}, NoParams},
       {"fp16", "IEEE half precision weights", "fp16", {}, NoParams},
+      {"bf16", "bfloat16 weights and bf16 arithmetic: activations rounded to bf16, fp32 accumulation", "bf16",
+       {}, NoParams},
       {"absmax", "per-tensor symmetric int8: s = qmax/max|X|, q = round(s·X)", "int8-tensor",
        {{"qmax", 127, "largest code (the article's variant uses 100)"}, kW8a8}, Same},
       {"zeropoint", "per-tensor asymmetric int8: s = levels/(max−min), z = round(−s·min − 128)",

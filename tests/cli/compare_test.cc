@@ -167,7 +167,7 @@ TEST(CompareErrors, BadArgumentsFailBeforeAnyWork) {
     std::string args, message;
   };
   for (const Case& c : std::vector<Case>{
-           {"--methods int3", "unknown quantization method 'int3'; valid methods: fp32, fp16, absmax"},
+           {"--methods int3", "unknown quantization method 'int3'; valid methods: fp32, fp16, bf16, absmax"},
            {"--methods nf4:blok=2", "valid options: block, double"},
            {"--methods nf4 --scopes everything", "unknown scope 'everything'"},
            {"--text /nonexistent/text.txt", "/nonexistent/text.txt"},

@@ -30,6 +30,12 @@ constexpr int64_t kTokenTile = 32;
 Bf16Matrix::Bf16Matrix(AlignedBuffer values, int64_t rows, int64_t cols)
     : WeightMatrix(rows, cols), values_(std::move(values)) {
   GPT2Q_CHECK(static_cast<int64_t>(values_.size()) >= rows * cols * 2);
+  data_ = values_.as<uint16_t>();
+}
+
+Bf16Matrix::Bf16Matrix(const uint16_t* values, int64_t rows, int64_t cols, std::shared_ptr<const void> owner)
+    : WeightMatrix(rows, cols), data_(values), owner_(std::move(owner)) {
+  GPT2Q_CHECK(values != nullptr);
 }
 
 void Bf16Matrix::DequantizeRow(int64_t row, float* out) const {

@@ -17,6 +17,9 @@ class Bf16Matrix : public WeightMatrix {
  public:
   // Holds `values` (rows · cols bf16, row-major [out, in]).
   Bf16Matrix(AlignedBuffer values, int64_t rows, int64_t cols);
+  // Views rows · cols bf16 at `values` (not owned: `owner` keeps them alive,
+  // e.g. a mapped GGUF file), used in place.
+  Bf16Matrix(const uint16_t* values, int64_t rows, int64_t cols, std::shared_ptr<const void> owner);
 
   std::string format() const override { return "bf16"; }
   // Rounds x to bf16 once, then bf16 dot products tiled over rows × tokens; a
@@ -27,10 +30,12 @@ class Bf16Matrix : public WeightMatrix {
   // One part "values", BF16 [rows, cols].
   StoredMatrix Store() const override;
 
-  const uint16_t* data() const { return values_.as<uint16_t>(); }
+  const uint16_t* data() const { return data_; }
 
  private:
   AlignedBuffer values_;
+  const uint16_t* data_;               // values_, or a view kept alive by owner_
+  std::shared_ptr<const void> owner_;
 };
 
 // Rounds w [rows, cols] to bf16 (nearest even). Rejects NaN, ±Inf and values

@@ -35,7 +35,7 @@ std::string GgufValueTypeName(GgufValueType type);
 // ggml tensor type ids as GGUF stores them (ggml.h's enum ggml_type).
 inline constexpr uint32_t kGgmlF32 = 0, kGgmlF16 = 1, kGgmlQ4_0 = 2, kGgmlQ4_1 = 3,
                           kGgmlQ5_0 = 6, kGgmlQ5_1 = 7, kGgmlQ8_0 = 8, kGgmlQ4_K = 12,
-                          kGgmlQ6_K = 14;
+                          kGgmlQ6_K = 14, kGgmlBF16 = 30;
 
 // Block geometry of a ggml tensor type: `block_values` values in `block_bytes`.
 struct GgmlTypeSize {

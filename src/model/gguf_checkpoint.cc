@@ -11,6 +11,7 @@
 #include "core/aligned_buffer.h"
 #include "core/finite.h"
 #include "core/half.h"
+#include "formats/bf16_matrix.h"
 #include "formats/fp16_matrix.h"
 #include "formats/fp32_matrix.h"
 #include "formats/ggml_formats.h"
@@ -24,12 +25,12 @@ struct TypeRow {
   std::string_view format;
 };
 constexpr TypeRow kTypeRows[] = {
-    {kGgmlF32, "fp32"},  {kGgmlF16, "fp16"},  {kGgmlQ8_0, "q8_0"}, {kGgmlQ4_0, "q4_0"},
+    {kGgmlF32, "fp32"},  {kGgmlF16, "fp16"},  {kGgmlBF16, "bf16"}, {kGgmlQ8_0, "q8_0"}, {kGgmlQ4_0, "q4_0"},
     {kGgmlQ4_1, "q4_1"}, {kGgmlQ5_0, "q5_0"}, {kGgmlQ5_1, "q5_1"}, {kGgmlQ4_K, "q4_k"},
     {kGgmlQ6_K, "q6_k"},
 };
 
-// The GgmlType of a block-format ggml id (one of kTypeRows past fp16).
+// The GgmlType of a block-format ggml id (one of kTypeRows past bf16).
 GgmlType BlockType(uint32_t ggml) {
   switch (ggml) {
     case kGgmlQ8_0: return GgmlType::kQ8_0;
@@ -73,6 +74,7 @@ NonFiniteCount CountNonFinite(const GgufFile& file, const GgufTensor& t) {
   std::shared_ptr<const void> scan_owner = file.TensorOwner(t);
   if (t.type == kGgmlF32) return CountNonFiniteF32(t.data, t.numel());
   if (t.type == kGgmlF16) return CountNonFiniteF16(t.data, t.numel());
+  if (t.type == kGgmlBF16) return CountNonFiniteBf16(t.data, t.numel());
   return {};
 }
 
@@ -100,6 +102,9 @@ Result<std::shared_ptr<WeightMatrix>> LoadMatrix(const GgufFile& file, const Ggu
           reinterpret_cast<const float*>(data), rows, cols, Fp32Layout::kOutIn, std::move(owner)));
     case kGgmlF16:
       return std::shared_ptr<WeightMatrix>(std::make_shared<Fp16Matrix>(
+          reinterpret_cast<const uint16_t*>(data), rows, cols, std::move(owner)));
+    case kGgmlBF16:
+      return std::shared_ptr<WeightMatrix>(std::make_shared<Bf16Matrix>(
           reinterpret_cast<const uint16_t*>(data), rows, cols, std::move(owner)));
     default:
       break;
@@ -132,6 +137,12 @@ Result<std::pair<FloatSpan, std::shared_ptr<const void>>> LoadVector(const GgufF
       std::memcpy(&h, t.data + 2 * i, 2);
       out[i] = Fp16ToFloat(h);
     }
+  } else if (t.type == kGgmlBF16) {
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t b;
+      std::memcpy(&b, t.data + 2 * i, 2);
+      out[i] = Bf16ToFloat(b);
+    }
   } else if (FormatOfGgmlType(t.type)) {
     const GgmlTypeInfo& info = GetGgmlTypeInfo(BlockType(t.type));
     const int64_t row = t.ne[0], row_bytes = row / info.block_values * info.block_bytes;
@@ -140,7 +151,7 @@ Result<std::pair<FloatSpan, std::shared_ptr<const void>>> LoadVector(const GgufF
     for (int64_t r = 0; r < n / row; ++r) info.dequantize_row(copy->data() + r * row_bytes, out + r * row, row);
   } else {
     return Status::Error(file.path() + ": tensor '" + t.name + "': ggml type " + TypeName(t.type) +
-                         " cannot be read as fp32 values (expected f32, f16 or a gpt2q block type)");
+                         " cannot be read as fp32 values (expected f32, f16, bf16 or a gpt2q block type)");
   }
   return std::make_pair(FloatSpan{out, n}, std::shared_ptr<const void>(std::move(buffer)));
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/aligned_buffer.h"
+#include "formats/bf16_matrix.h"
 #include "formats/fp16_matrix.h"
 #include "formats/fp32_matrix.h"
 #include "formats/ggml_formats.h"
@@ -39,7 +40,7 @@ struct FileTypeRow {
   int64_t file_type;
 };
 constexpr FileTypeRow kFileTypes[] = {{"q4_0", 2}, {"q4_1", 3}, {"q4_k", 14}, {"q5_0", 8}, {"q5_1", 9},
-                                      {"q6_k", 18}, {"q8_0", 7}, {"fp16", 1}, {"fp32", 0}};
+                                      {"q6_k", 18}, {"q8_0", 7}, {"bf16", 32}, {"fp16", 1}, {"fp32", 0}};
 
 }  // namespace
 
@@ -112,7 +113,7 @@ Status CheckGgufExportable(const ModelWeights& weights, const std::string& path)
     const std::string format = (*p.matrix)->format();
     if (!GgmlTypeOfFormat(format)) {
       return Status::Error(path + ": " + p.hf_name + " is stored as " + format +
-                           ", which GGUF has no type for; --export gguf takes fp32, fp16, q8_0, q4_0, "
+                           ", which GGUF has no type for; --export gguf takes fp32, fp16, bf16, q8_0, q4_0, "
                            "q4_1, q5_0, q5_1, q4_k and q6_k");
     }
   }
@@ -181,6 +182,8 @@ Status SaveGguf(const ModelWeights& weights, const GgufVocab& vocab, const std::
       }
     } else if (const auto* fp16 = dynamic_cast<const Fp16Matrix*>(&m)) {
       data = fp16->data();
+    } else if (const auto* bf16 = dynamic_cast<const Bf16Matrix*>(&m)) {
+      data = bf16->data();
     } else if (const auto* ggml = dynamic_cast<const GgmlMatrix*>(&m)) {
       data = ggml->row_data(0);
       nbytes = m.rows() * ggml->row_bytes();

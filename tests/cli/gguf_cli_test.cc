@@ -78,7 +78,9 @@ TEST_F(GgufCliTest, LlamaCppFilesGenerateLlamaCppsGreedyTokens) {
         break;
       }
     }
-    if (type == "q8_0") EXPECT_EQ(agree, 40u);
+    if (type == "q8_0") {
+      EXPECT_EQ(agree, 40u);
+    }
     for (size_t i = 0; i + 1 < agree; ++i) ASSERT_EQ(ids[3 + i], expected.ids[i]) << "step " << i;
   }
 }
@@ -153,6 +155,23 @@ TEST_F(GgufCliTest, ExportRoundTripEvaluatesBitIdentically) {
   RunResult exists = RunGpt2q("quantize --quant q4_0 --export gguf --out '" + out + "'");
   EXPECT_EQ(exists.exit_code, 1) << exists.err;
   EXPECT_EQ(RunGpt2q("quantize --quant q4_0 --export gguf --force --out '" + out + "'").exit_code, 0);
+}
+
+// bf16 goes out as ggml's BF16 (general.file_type 32, llama.cpp's MOSTLY_BF16)
+// and comes back as the same bf16 matrices, viewed in the mapped file.
+TEST_F(GgufCliTest, Bf16ExportRoundTripEvaluatesBitIdentically) {
+  const std::string out = (dir_ / "bf16.gguf").string();
+  ASSERT_EQ(RunGpt2q("quantize --quant bf16 --export gguf --out '" + out + "'").exit_code, 0);
+  nlohmann::json saved = ParseJson(RunGpt2q("perplexity '" + out + "' --max-tokens 600 --json"));
+  nlohmann::json direct = ParseJson(RunGpt2q("perplexity --quant bf16 --max-tokens 600 --json"));
+  EXPECT_EQ(saved["ppl"], direct["ppl"]);
+  RunResult info = RunGpt2q("info '" + out + "'");
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("bf16"), std::string::npos) << info.out;
+  auto file = GgufFile::Open(out);
+  ASSERT_TRUE(file.ok()) << file.message();
+  EXPECT_EQ((*file)->GetInt("general.file_type", 0, 100).value(), 32);
+  EXPECT_EQ((*file)->FindTensor("blk.0.attn_qkv.weight")->type, kGgmlBF16);
 }
 
 TEST_F(GgufCliTest, ExportRefusesFormatsGgufCannotHold) {

@@ -14,7 +14,6 @@
 #include <immintrin.h>
 
 #include <cmath>
-#include <cstddef>
 #include <cstring>
 
 #include "kernels/ggml_dot.h"
@@ -156,34 +155,17 @@ void Row32(const uint8_t* w, int64_t row_bytes, int64_t nb, const ActQ8* const* 
   }
 }
 
-template <GgmlType T>
-constexpr int64_t BlockBytes() {
-  return T == GgmlType::kQ8_0   ? sizeof(BlockQ8_0)
-         : T == GgmlType::kQ4_0 ? sizeof(BlockQ4_0)
-         : T == GgmlType::kQ4_1 ? sizeof(BlockQ4_1)
-         : T == GgmlType::kQ5_0 ? sizeof(BlockQ5_0)
-                                : sizeof(BlockQ5_1);
-}
-
-// The unsigned codes u of a 32-value block, as Unpack<T>(block).u, in fewer
-// instructions: the 16 nibble bytes broadcast to both halves by the load, then
-// shifted by 0 (low half: values 0..15) or 4 (high half: values 16..31).
-template <GgmlType T>
+// The unsigned codes u of a 4- or 5-bit 32-value block, as Unpack<T>(block).u,
+// in fewer instructions: the 16 nibble bytes broadcast to both halves by the
+// load, then shifted by 0 (low half: values 0..15) or 4 (high half: 16..31).
+template <GgmlType T, typename Block>
 inline __m256i DecodeCodes(const uint8_t* p) {
-  if constexpr (T == GgmlType::kQ8_0) {
-    return Load(reinterpret_cast<const BlockQ8_0*>(p)->qs);
-  } else {
-    constexpr int64_t kQs = T == GgmlType::kQ4_0   ? offsetof(BlockQ4_0, qs)
-                            : T == GgmlType::kQ4_1 ? offsetof(BlockQ4_1, qs)
-                            : T == GgmlType::kQ5_0 ? offsetof(BlockQ5_0, qs)
-                                                   : offsetof(BlockQ5_1, qs);
-    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kQs)));
-    const __m256i lo = _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
-                                        _mm256_set1_epi8(0x0F));
-    if constexpr (T == GgmlType::kQ5_0) return _mm256_or_si256(lo, HighBits(reinterpret_cast<const BlockQ5_0*>(p)->qh));
-    if constexpr (T == GgmlType::kQ5_1) return _mm256_or_si256(lo, HighBits(reinterpret_cast<const BlockQ5_1*>(p)->qh));
-    return lo;
-  }
+  const auto* b = reinterpret_cast<const Block*>(p);
+  const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs)));
+  const __m256i lo =
+      _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)), _mm256_set1_epi8(0x0F));
+  if constexpr (T == GgmlType::kQ5_0 || T == GgmlType::kQ5_1) return _mm256_or_si256(lo, HighBits(b->qh));
+  return lo;
 }
 
 // Four fp16 at byte offset `offset` of block i of four consecutive rows, as floats.
@@ -193,15 +175,15 @@ inline __m128 Halves4(const uint8_t* w, int64_t row_bytes, int64_t offset) {
   return _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(h)));
 }
 
-// Decode: four rows against one token, y[r] = row r · act. Per row the very
+// Decode: four rows against one token, y[r] = row r · act (q4_0, q4_1, q5_0,
+// q5_1). Per row the very
 // operations of Row32<T, 1, 1> in the same order (so the same bits), but the
 // four rows' accumulation chains interleave, hiding the multiply-add latency
 // that bound the single row (a dependent chain per block), and the four rows'
 // scales convert and multiply as one vector.
-template <GgmlType T>
+template <GgmlType T, typename Block>
 void DecodeRows4(const uint8_t* w, int64_t row_bytes, int64_t nb, const ActQ8* act, float* y) {
-  constexpr int64_t kBytes = BlockBytes<T>();
-  constexpr bool kHasMin = T != GgmlType::kQ8_0;
+  constexpr int64_t kBytes = sizeof(Block);
   constexpr bool kStoredMin = T == GgmlType::kQ4_1 || T == GgmlType::kQ5_1;
   constexpr float kOffset = T == GgmlType::kQ4_0 ? -8.0f : -16.0f;  // m = offset·d when not stored
   __m256 acc[4];
@@ -217,18 +199,10 @@ void DecodeRows4(const uint8_t* w, int64_t row_bytes, int64_t nb, const ActQ8* a
     const __m128 d = Halves4(block, row_bytes, 0);
     alignas(16) float dd[4];
     _mm_store_ps(dd, _mm_mul_ps(d, _mm_set1_ps(a.d)));  // d_r · d_a, as Row32's mul_ps
-    if constexpr (kHasMin) {
-      const __m128 m = kStoredMin ? Halves4(block, row_bytes, 2) : _mm_mul_ps(d, _mm_set1_ps(kOffset));
-      mins = _mm_fmadd_ps(m, _mm_set1_ps(a.s), mins);
-    }
+    const __m128 m = kStoredMin ? Halves4(block, row_bytes, 2) : _mm_mul_ps(d, _mm_set1_ps(kOffset));
+    mins = _mm_fmadd_ps(m, _mm_set1_ps(a.s), mins);
     for (int r = 0; r < 4; ++r) {
-      const __m256i u = DecodeCodes<T>(block + r * row_bytes);
-      __m256i dot;
-      if constexpr (T == GgmlType::kQ8_0) {
-        dot = DotU8S8(_mm256_sign_epi8(u, u), _mm256_sign_epi8(ya, u));
-      } else {
-        dot = DotU8S8(u, ya);
-      }
+      const __m256i dot = DotU8S8(DecodeCodes<T, Block>(block + r * row_bytes), ya);
       acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[r]), _mm256_cvtepi32_ps(dot), acc[r]);
     }
   }
@@ -341,22 +315,23 @@ void RowDispatch(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t nb,
 void GgmlTileImpl(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t nb, int64_t rows,
                   const uint8_t* act, int64_t act_stride, int64_t n, float* y, int64_t ldy) {
   // Prefill: rows in pairs, tokens in fours, so each block loaded serves
-  // several products. Decode of one token (32-value formats): four adjacent
-  // rows in step (DecodeRows4), 2× the single row in cache and +40% of the
-  // whole-model q4_0 decode (bench: 51% → 73% of the read bandwidth). 2 or 3
-  // tokens, and the K-quants, go one row at a time. A result's arithmetic does
-  // not depend on which group it falls in.
-  if (n == 1 && type != GgmlType::kQ4_K && type != GgmlType::kQ6_K) {
+  // several products. Decode of one token, 4- and 5-bit 32-value formats: four
+  // adjacent rows in step (DecodeRows4), 2× the single row in cache and, on
+  // gpt2, 15–18 against 12.5–14 GB/s for q4_0 and q5_0 (bench, alternated runs).
+  // q8_0 stays one row at a time (a single sequential stream, 17.5–20 against
+  // 14–16 GB/s in four rows: its bytes, not its arithmetic, bound it), as do
+  // 2 or 3 tokens and the K-quants. A result's arithmetic does not depend on
+  // which group it falls in.
+  if (n == 1 && type != GgmlType::kQ8_0 && type != GgmlType::kQ4_K && type != GgmlType::kQ6_K) {
     const auto* a = reinterpret_cast<const ActQ8*>(act);
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4) {
       const uint8_t* wr = w + r * row_bytes;
       switch (type) {
-        case GgmlType::kQ8_0: DecodeRows4<GgmlType::kQ8_0>(wr, row_bytes, nb, a, y + r); break;
-        case GgmlType::kQ4_0: DecodeRows4<GgmlType::kQ4_0>(wr, row_bytes, nb, a, y + r); break;
-        case GgmlType::kQ4_1: DecodeRows4<GgmlType::kQ4_1>(wr, row_bytes, nb, a, y + r); break;
-        case GgmlType::kQ5_0: DecodeRows4<GgmlType::kQ5_0>(wr, row_bytes, nb, a, y + r); break;
-        case GgmlType::kQ5_1: DecodeRows4<GgmlType::kQ5_1>(wr, row_bytes, nb, a, y + r); break;
+        case GgmlType::kQ4_0: DecodeRows4<GgmlType::kQ4_0, BlockQ4_0>(wr, row_bytes, nb, a, y + r); break;
+        case GgmlType::kQ4_1: DecodeRows4<GgmlType::kQ4_1, BlockQ4_1>(wr, row_bytes, nb, a, y + r); break;
+        case GgmlType::kQ5_0: DecodeRows4<GgmlType::kQ5_0, BlockQ5_0>(wr, row_bytes, nb, a, y + r); break;
+        case GgmlType::kQ5_1: DecodeRows4<GgmlType::kQ5_1, BlockQ5_1>(wr, row_bytes, nb, a, y + r); break;
         default: break;
       }
     }

@@ -142,12 +142,30 @@ TEST(GgufBadFiles, MissingUnknownOrMisshapenTensors) {
 }
 
 TEST(GgufBadFiles, TypesGpt2qHasNoFormatFor) {
-  TinyGguf bf16;
-  bf16.types["blk.0.ffn_up.weight"] = 30;
-  ExpectError(bf16, {"tensor 'blk.0.ffn_up.weight': ggml type bf16 has no gpt2q format", "gpt2q reads f32, f16"});
+  TinyGguf f64;
+  f64.types["blk.0.ffn_up.weight"] = 28;
+  ExpectError(f64, {"tensor 'blk.0.ffn_up.weight': ggml type f64 has no gpt2q format", "gpt2q reads f32, f16, bf16"});
   TinyGguf i32;
   i32.types["blk.0.ffn_norm.bias"] = 26;
   ExpectError(i32, {"tensor 'blk.0.ffn_norm.bias': ggml type i32 cannot be read as fp32 values"});
+}
+
+// BF16 tensors load: a matrix as bf16 (viewed in the file), a vector as fp32.
+TEST(GgufBadFiles, Bf16TensorsLoad) {
+  TinyGguf g;
+  g.types["blk.0.ffn_up.weight"] = 30;
+  g.types["blk.0.ffn_norm.bias"] = 30;
+  const uint16_t two_and_minus_half[2] = {0x4000, 0xBF00};  // bf16 2.0, -0.5
+  float packed;
+  std::memcpy(&packed, two_and_minus_half, 4);
+  g.first_value["blk.0.ffn_norm.bias"] = packed;
+  const std::string path = g.Write();
+  auto ck = LoadGgufCheckpoint(path);
+  ASSERT_TRUE(ck.ok()) << ck.message();
+  EXPECT_EQ(ck->weights.blocks[0].mlp_c_fc->format(), "bf16");
+  EXPECT_EQ(ck->weights.blocks[0].ln_2_bias.data[0], 2.0f);
+  EXPECT_EQ(ck->weights.blocks[0].ln_2_bias.data[1], -0.5f);
+  fs::remove(path);
 }
 
 TEST(GgufBadFiles, NonFiniteWeights) {

@@ -1,9 +1,10 @@
 // Tiles of the ggml matmul, included by ggml_tile_avx2.cc (GPT2Q_GGML_VNNI 0) and
 // ggml_tile_avx512.cc (GPT2Q_GGML_VNNI 1, _mm256_dpbusd_epi32): one weight row
 // (32-value formats: two) against up to 4 token rows at a time, so each weight
-// block is unpacked once per 4 tokens; decode takes four rows at a time. Weights are made unsigned (q4_0: q − 8 → q
-// with a −8·d minimum folded into the activation sums), so the inner product is
-// one maddubs + madd (or one dpbusd). Both give the same integer sums (no int16
+// block is unpacked once per 4 tokens (decode of the 4/5-bit formats: four rows
+// against one token). Weights are made unsigned (q4_0: q − 8 → q with a −8·d
+// minimum folded into the activation sums), so the inner product is one
+// maddubs + madd (or one dpbusd). Both give the same integer sums (no int16
 // saturation occurs for these ranges), hence identical results.
 #pragma once
 
@@ -176,11 +177,10 @@ inline __m128 Halves4(const uint8_t* w, int64_t row_bytes, int64_t offset) {
 }
 
 // Decode: four rows against one token, y[r] = row r · act (q4_0, q4_1, q5_0,
-// q5_1). Per row the very
-// operations of Row32<T, 1, 1> in the same order (so the same bits), but the
-// four rows' accumulation chains interleave, hiding the multiply-add latency
-// that bound the single row (a dependent chain per block), and the four rows'
-// scales convert and multiply as one vector.
+// q5_1). Per row the very operations of Row32<T, 1, 1> in the same order (so
+// the same bits), but the four rows' accumulation chains interleave, hiding the
+// multiply-add latency that bound the single row (a dependent chain per
+// block), and the four rows' scales convert and multiply as one vector.
 template <GgmlType T, typename Block>
 void DecodeRows4(const uint8_t* w, int64_t row_bytes, int64_t nb, const ActQ8* act, float* y) {
   constexpr int64_t kBytes = sizeof(Block);

@@ -35,7 +35,9 @@ float Bf16DotRef(const uint16_t* w, int64_t cols, const uint16_t* xb) {
 
 namespace internal {
 bool HasAvx512Bf16() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+  // The file is compiled for the whole AVX-512 set the project uses (F, BW, VL, DQ, BF16).
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512bf16");
   return has;
 }

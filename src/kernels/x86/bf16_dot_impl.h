@@ -79,8 +79,8 @@ void DotRows(const uint16_t* w, int64_t cols, const uint16_t* x, float* out) {
     const Activations a(x + k);
     for (int r = 0; r < R; ++r) {
       // The next rows' line at this step (a step is one 64-byte line per row):
-      // four rows in step are four streams, which the hardware prefetcher
-      // alone leaves waiting on memory in decode.
+      // in decode the hardware prefetcher alone leaves this loop waiting on
+      // memory; in prefill it brings the next rows into cache early.
       _mm_prefetch(reinterpret_cast<const char*>(w + (r + R) * cols + k), _MM_HINT_T0);
       Step(acc[r], w + r * cols + k, a);
     }

@@ -44,10 +44,9 @@ void Bnb4PermuteInOrder(const float* x, int64_t n, int64_t cols, bool order64, f
 }
 }  // namespace internal
 
-bool Bnb4UsesOrder64(int64_t block) { return !internal::HasAvx512() && block % 64 == 0; }
-
 void Bnb4PermuteActivations(const float* x, int64_t n, int64_t cols, int64_t block, float* xp) {
-  internal::Bnb4PermuteInOrder(x, n, cols, Bnb4UsesOrder64(block), xp);
+  // The AVX2 kernel reads units of 64 for such blocks (Bnb4RowDotAvx2), the others units of 16.
+  internal::Bnb4PermuteInOrder(x, n, cols, !internal::HasAvx512() && block % 64 == 0, xp);
 }
 
 void Bnb4RowDot(const uint8_t* codes, const float* absmax, int64_t cols, int64_t block,

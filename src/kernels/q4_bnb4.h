@@ -28,12 +28,9 @@ extern const int kBnb4LaneOrder[16];
 // as 8 vectors; lane l of vector v holds value kBnb4LaneOrder64[8v + l].
 extern const int kBnb4LaneOrder64[64];
 
-// True when Bnb4RowDot reads units of 64 values in kBnb4LaneOrder64 for this
-// block size (AVX2 and block % 64 == 0), false for 16 in kBnb4LaneOrder.
-bool Bnb4UsesOrder64(int64_t block);
-
 // Writes x [n, cols] into xp in the order Bnb4RowDot reads for `block`
-// (cols % block == 0): each 64 values in kBnb4LaneOrder64, or each 16 in kBnb4LaneOrder.
+// (cols % block == 0): each 64 values in kBnb4LaneOrder64 where the AVX2 kernel
+// runs and block % 64 == 0, else each 16 in kBnb4LaneOrder.
 void Bnb4PermuteActivations(const float* x, int64_t n, int64_t cols, int64_t block, float* xp);
 
 // One weight row of `cols` values (cols % block == 0, block % 16 == 0) against n

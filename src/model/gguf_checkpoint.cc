@@ -131,17 +131,12 @@ Result<std::pair<FloatSpan, std::shared_ptr<const void>>> LoadVector(const GgufF
   float* out = buffer->as<float>();
   if (t.type == kGgmlF32) {
     std::memcpy(out, t.data, static_cast<size_t>(n) * sizeof(float));
-  } else if (t.type == kGgmlF16) {
+  } else if (t.type == kGgmlF16 || t.type == kGgmlBF16) {
+    float (*convert)(uint16_t) = t.type == kGgmlF16 ? Fp16ToFloat : Bf16ToFloat;
     for (int64_t i = 0; i < n; ++i) {
       uint16_t h;
       std::memcpy(&h, t.data + 2 * i, 2);
-      out[i] = Fp16ToFloat(h);
-    }
-  } else if (t.type == kGgmlBF16) {
-    for (int64_t i = 0; i < n; ++i) {
-      uint16_t b;
-      std::memcpy(&b, t.data + 2 * i, 2);
-      out[i] = Bf16ToFloat(b);
+      out[i] = convert(h);
     }
   } else if (FormatOfGgmlType(t.type)) {
     const GgmlTypeInfo& info = GetGgmlTypeInfo(BlockType(t.type));

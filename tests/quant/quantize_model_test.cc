@@ -3,7 +3,6 @@
 // scopes, spec parsing and memory accounting.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +12,7 @@
 #include "core/memory_stats.h"
 #include "eval/perplexity.h"
 #include "kernels/blas.h"
+#include "kernels/logsumexp.h"
 #include "model/checkpoint.h"
 #include "model/gpt2.h"
 #include "model/synthetic.h"
@@ -141,23 +141,14 @@ TEST_F(QuantizeModelTest, PackedLogitsEqualSimulatedLogits) {
   }
 }
 
-// Mean KL(p_a ‖ p_b) over the positions of two [positions, vocab] logit arrays.
+// Mean KL(softmax(a) ‖ softmax(b)) over the positions of two [positions, vocab] logit arrays.
 double MeanKld(const std::vector<float>& a, const std::vector<float>& b, int64_t vocab) {
   const int64_t positions = static_cast<int64_t>(a.size()) / vocab;
   double total = 0;
   for (int64_t p = 0; p < positions; ++p) {
     const float* la = a.data() + p * vocab;
     const float* lb = b.data() + p * vocab;
-    double ma = la[0], mb = lb[0];
-    for (int64_t v = 0; v < vocab; ++v) ma = std::max<double>(ma, la[v]), mb = std::max<double>(mb, lb[v]);
-    double za = 0, zb = 0;
-    for (int64_t v = 0; v < vocab; ++v) za += std::exp(la[v] - ma), zb += std::exp(lb[v] - mb);
-    double kl = 0;
-    for (int64_t v = 0; v < vocab; ++v) {
-      const double lpa = la[v] - ma - std::log(za), lpb = lb[v] - mb - std::log(zb);
-      kl += std::exp(lpa) * (lpa - lpb);
-    }
-    total += kl;
+    total += KlDivergence(la, LogSumExp(la, vocab), lb, LogSumExp(lb, vocab), vocab);
   }
   return total / positions;
 }
